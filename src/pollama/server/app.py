@@ -1,0 +1,40 @@
+"""The FastAPI application: routers, error handling, and start-up/shut-down of store and scheduler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from pollama import __version__
+from pollama.bundled import register_bundled
+from pollama.config import Settings
+from pollama.scheduler import Scheduler
+from pollama.server import errors, models, native
+from pollama.server.state import AppState
+from pollama.store import Store
+
+log = logging.getLogger("pollama.server")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(settings.models)
+        store.ensure_layout()
+        register_bundled(store)
+        scheduler = Scheduler(settings)
+        app.state.pollama = AppState(settings=settings, store=store, scheduler=scheduler)
+        log.info("pollama %s serving %s with models in %s", __version__, settings.host.url, settings.models)
+        try:
+            yield
+        finally:
+            await scheduler.shutdown()
+
+    app = FastAPI(title="pollama", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    errors.install(app)
+    app.include_router(native.router)
+    app.include_router(models.router)
+    return app

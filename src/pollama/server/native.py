@@ -1,0 +1,329 @@
+"""Ollama's native inference routes: /, /api/version, /api/generate, /api/chat, /api/ps."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from pollama import OLLAMA_COMPAT_VERSION, __version__
+from pollama.api import errors
+from pollama.api.errors import APIError
+from pollama.api.inference import ChatRequest, GenerateRequest
+from pollama.api.options import DEFAULT_OPTIONS, Options
+from pollama.config import DurationError, keep_alive_seconds
+from pollama.engine import Chunk, ContextLengthExceeded, Done, GenerationRequest, SamplingParams
+from pollama.names import InvalidName, ModelName
+from pollama.scheduler import Lease
+from pollama.server import prompts
+from pollama.server.state import AppState, app_state
+from pollama.server.streaming import json_response, now_rfc3339, respond
+
+router = APIRouter()
+
+
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+async def root() -> Response:
+    return PlainTextResponse("Ollama is running")
+
+
+@router.api_route("/api/version", methods=["GET", "HEAD"])
+async def version() -> Response:
+    return json_response({"version": OLLAMA_COMPAT_VERSION, "pollama_version": __version__})
+
+
+# -- shared request plumbing ---------------------------------------------------------------
+
+
+def parse_keep_alive(value: Any, default: float) -> float:
+    try:
+        return keep_alive_seconds(value, default)
+    except DurationError as exc:
+        raise APIError(400, str(exc)) from exc
+
+
+def lookup(state: AppState, text: str, *, empty_status: int = 404) -> Any:
+    """Resolve a request's model name to an installed model, with Ollama's errors."""
+    if not text:
+        if empty_status == 404:
+            raise errors.model_not_found("")
+        raise errors.model_required()
+    try:
+        name = ModelName.parse(text)
+    except InvalidName as exc:
+        raise errors.invalid_model_name() from exc
+    model = state.store.resolve(name)
+    if model is None:
+        raise errors.model_not_found(text)
+    return model
+
+
+def check_common(req: GenerateRequest | ChatRequest, model: Any) -> None:
+    if not 0 <= req.top_logprobs <= 20:
+        raise APIError(400, "top_logprobs must be between 0 and 20")
+    caps = model.capabilities
+    if req.think and "thinking" not in caps:
+        raise errors.does_not_support(req.model, "thinking", quoted=True)
+
+
+def sampling_from(options: Options) -> SamplingParams:
+    return SamplingParams(
+        temperature=options.temperature,
+        top_k=options.top_k,
+        top_p=options.top_p,
+        min_p=options.min_p,
+        typical_p=options.typical_p,
+        repeat_last_n=options.repeat_last_n,
+        repeat_penalty=options.repeat_penalty,
+        presence_penalty=options.presence_penalty,
+        frequency_penalty=options.frequency_penalty,
+        seed=options.seed,
+    )
+
+
+def generation_request(
+    tokens: list[int], options: Options, req: GenerateRequest | ChatRequest
+) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=tokens,
+        sampling=sampling_from(options),
+        num_predict=options.num_predict,
+        stop=options.stop,
+        num_keep=options.num_keep,
+        shift=req.shift,
+        truncate=req.truncate,
+        logprobs=req.logprobs or req.top_logprobs > 0,
+        top_logprobs=req.top_logprobs,
+    )
+
+
+async def tokenize(lease: Lease, text: str, *, add_special: bool = True) -> list[int]:
+    model = lease.engine.model
+    if len(text) < 8192:
+        return model.tokenize(text, add_special=add_special)
+    return await asyncio.to_thread(model.tokenize, text, add_special=add_special)
+
+
+def submit(lease: Lease, request: GenerationRequest):
+    try:
+        return lease.engine.submit(request)
+    except ContextLengthExceeded as exc:
+        lease.release()
+        raise APIError(400, str(exc)) from exc
+    except BaseException:
+        lease.release()
+        raise
+
+
+def metrics(done: Done, started_ns: int, lease: Lease) -> dict[str, Any]:
+    return {
+        "total_duration": time.perf_counter_ns() - started_ns,
+        "load_duration": lease.load_duration_ns,
+        "prompt_eval_count": done.prompt_eval_count,
+        "prompt_eval_duration": done.prompt_eval_duration,
+        "eval_count": done.eval_count,
+        "eval_duration": done.eval_duration,
+    }
+
+
+def logprobs_json(lease: Lease, chunk: Chunk) -> list[dict[str, Any]]:
+    model = lease.engine.model
+
+    def one(lp) -> dict[str, Any]:
+        text = model.token_text(lp.token)
+        return {"token": text, "logprob": lp.logprob, "bytes": list(text.encode())}
+
+    return [{**one(chosen), "top_logprobs": [one(a) for a in alts]} for chosen, alts in chunk.logprobs or ()]
+
+
+def load_response(req_model: str, reason: str, chat: bool) -> Response:
+    body: dict[str, Any] = {"model": req_model, "created_at": now_rfc3339()}
+    if chat:
+        body["message"] = {"role": "assistant", "content": ""}
+    else:
+        body["response"] = ""
+    body.update(done=True, done_reason=reason)
+    return json_response(body)
+
+
+# -- /api/generate -------------------------------------------------------------------------
+
+
+@router.post("/api/generate")
+async def generate(req: GenerateRequest, request: Request) -> Response:
+    started = time.perf_counter_ns()
+    state = app_state(request)
+    keep_alive = parse_keep_alive(req.keep_alive, state.settings.keep_alive)
+    model = lookup(state, req.model)
+    if req.raw and (req.template or req.system or req.context):
+        raise APIError(400, "raw mode does not support template, system, or context")
+    check_common(req, model)
+    caps = model.capabilities
+    if "completion" not in caps:
+        raise errors.does_not_support(req.model, "generate", quoted=True)
+    if req.suffix and "insert" not in caps:
+        raise errors.does_not_support(model.name.display, "insert")
+    if req.images and "vision" not in caps:
+        raise errors.does_not_support(model.name.display, "vision")
+    if not req.prompt and keep_alive == 0:
+        await state.scheduler.unload(model)
+        return load_response(req.model, "unload", chat=False)
+
+    options = DEFAULT_OPTIONS.merged(model.params).merged(req.options)
+    text = req.prompt if req.raw else prompts.render_generate(model, req)
+    if req.debug_render_only:
+        return json_response(prompts.debug_response(req.model, text, req.images))
+
+    lease = await state.scheduler.acquire(model, options, keep_alive)
+    if not req.prompt and not req.suffix:
+        lease.release()
+        return load_response(req.model, "load", chat=False)
+    try:
+        if req.context:
+            tokens = list(req.context) + await tokenize(lease, text, add_special=False)
+        else:
+            tokens = await tokenize(lease, text)
+    except BaseException:
+        lease.release()
+        raise
+    gen = submit(lease, generation_request(tokens, options, req))
+
+    def shape(event: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if isinstance(event, Chunk) or (isinstance(event, Done) and event.text):
+            piece = {"model": req.model, "created_at": now_rfc3339(), "response": event.text, "done": False}
+            if isinstance(event, Chunk) and event.logprobs:
+                piece["logprobs"] = logprobs_json(lease, event)
+            out.append(piece)
+        if isinstance(event, Done):
+            final: dict[str, Any] = {
+                "model": req.model,
+                "created_at": now_rfc3339(),
+                "response": "",
+                "done": True,
+                "done_reason": event.reason,
+            }
+            if not req.raw:
+                final["context"] = event.context
+            final.update(metrics(event, started, lease))
+            out.append(final)
+        return out
+
+    def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        final = dict(parts[-1])
+        final["response"] = "".join(p.get("response", "") for p in parts)
+        lps = [lp for p in parts for lp in p.get("logprobs", ())]
+        if lps:
+            final["logprobs"] = lps
+        return final
+
+    return await respond(request, lease, gen, shape, stream=req.stream, combine=combine)
+
+
+# -- /api/chat -----------------------------------------------------------------------------
+
+
+@router.post("/api/chat")
+async def chat(req: ChatRequest, request: Request) -> Response:
+    started = time.perf_counter_ns()
+    state = app_state(request)
+    keep_alive = parse_keep_alive(req.keep_alive, state.settings.keep_alive)
+    model = lookup(state, req.model, empty_status=400)
+    check_common(req, model)
+    caps = model.capabilities
+    if "completion" not in caps:
+        raise errors.does_not_support(req.model, "chat", quoted=True)
+    if req.tools and "tools" not in caps:
+        raise errors.does_not_support(model.name.display, "tools")
+    if any(m.images for m in req.messages) and "vision" not in caps:
+        raise errors.does_not_support(model.name.display, "vision")
+    if not req.messages and keep_alive == 0:
+        await state.scheduler.unload(model)
+        return load_response(req.model, "unload", chat=True)
+
+    options = DEFAULT_OPTIONS.merged(model.params).merged(req.options)
+    if req.debug_render_only:
+        text = prompts.render_chat(model, req, count_tokens=None, num_ctx=0)
+        return json_response(prompts.debug_response(req.model, text, None, chat=True))
+
+    lease = await state.scheduler.acquire(model, options, keep_alive)
+    if not req.messages:
+        lease.release()
+        return load_response(req.model, "load", chat=True)
+    try:
+        llm = lease.engine.model
+
+        def count(text: str) -> int:
+            return len(llm.tokenize(text))
+
+        text = prompts.render_chat(model, req, count_tokens=count if req.truncate else None,
+                                   num_ctx=lease.loaded.config.num_ctx)
+        tokens = await tokenize(lease, text)
+    except BaseException:
+        lease.release()
+        raise
+    gen = submit(lease, generation_request(tokens, options, req))
+
+    def shape(event: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if isinstance(event, Chunk) or (isinstance(event, Done) and event.text):
+            piece: dict[str, Any] = {
+                "model": req.model,
+                "created_at": now_rfc3339(),
+                "message": {"role": "assistant", "content": event.text},
+                "done": False,
+            }
+            if isinstance(event, Chunk) and event.logprobs:
+                piece["logprobs"] = logprobs_json(lease, event)
+            out.append(piece)
+        if isinstance(event, Done):
+            final: dict[str, Any] = {
+                "model": req.model,
+                "created_at": now_rfc3339(),
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": event.reason,
+            }
+            final.update(metrics(event, started, lease))
+            out.append(final)
+        return out
+
+    def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        final = dict(parts[-1])
+        final["message"] = {
+            "role": "assistant",
+            "content": "".join(p["message"].get("content", "") for p in parts),
+        }
+        lps = [lp for p in parts for lp in p.get("logprobs", ())]
+        if lps:
+            final["logprobs"] = lps
+        return final
+
+    return await respond(request, lease, gen, shape, stream=req.stream, combine=combine)
+
+
+# -- /api/ps -------------------------------------------------------------------------------
+
+
+@router.get("/api/ps")
+async def ps(request: Request) -> Response:
+    state = app_state(request)
+    models = []
+    for entry in state.scheduler.running():
+        m = entry.model
+        models.append(
+            {
+                "name": m.name.display,
+                "model": m.name.display,
+                "size": entry.size,
+                "digest": m.digest,
+                "details": m.details(),
+                "expires_at": entry.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if entry.expires_at else None,
+                "size_vram": 0,
+                "context_length": entry.config.num_ctx,
+            }
+        )
+    return json_response({"models": models})
