@@ -21,8 +21,9 @@ log = logging.getLogger("pollama.engine")
 _backend_lock = threading.Lock()
 _backend_ready = False
 
-# ggml log levels: 1 info, 2 warn, 3 error, 4 debug, 5 continuation of the previous line.
-_GGML_TO_LOGGING = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.WARNING, 3: logging.ERROR, 4: logging.DEBUG}
+# ggml.h log levels: 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line.
+# llama.cpp's INFO is a page of load-time detail per model: demote it to DEBUG.
+_GGML_TO_LOGGING = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
 _llama_log = logging.getLogger("pollama.llama")
 _last_level = logging.DEBUG
 

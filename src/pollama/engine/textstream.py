@@ -19,6 +19,8 @@ class TextStream:
 
     def feed(self, data: bytes) -> str:
         """Add a token's bytes; return the text that is now safe to emit."""
+        if self.stopped:
+            return ""
         text = self._held + self._decoder.decode(data)
         if not self._stops:
             self._held = ""

@@ -1,0 +1,1 @@
+"""The `pollama` command line: same verbs as `ollama`, talking HTTP to the server."""
