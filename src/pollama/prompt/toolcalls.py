@@ -197,6 +197,7 @@ class ToolCallParser:
         while True:
             m = _SPECIAL.search(buf, pos)
             if m is None:
+                pos = n
                 break
             j = m.start()
             c = buf[j]
