@@ -716,3 +716,22 @@ def test_template_errors_surface() -> None:
         render_chat("{{ range .Messages }}", [U1])
     with pytest.raises(TemplateError, match="error calling index"):
         render_chat("{{ index .Messages 5 }}", [U1])
+
+
+def test_fit_messages_with_any_renderer() -> None:
+    from pollama.prompt.render import fit_messages
+
+    def render(msgs: list[dict]) -> str:
+        return "".join(f"{m['role']}:{m['content']};" for m in msgs)
+
+    system, tail, dropped = fit_messages(HISTORY, render, len, len("system:S;user:u3;"))
+    assert (render(system + tail), dropped) == ("system:S;user:u3;", 4)
+    system, tail, dropped = fit_messages(HISTORY, render, len, 10_000)
+    assert (system, dropped) == ([], 0) and [m["content"] for m in tail] == [
+        "S",
+        "u1",
+        "a1",
+        "u2",
+        "a2",
+        "u3",
+    ]

@@ -156,3 +156,24 @@ def test_linear_time_on_long_streams() -> None:
     elapsed = time.perf_counter() - start
     assert sum(len(t) for t, _ in out) == n and sum(len(c) for _, c in out) == n
     assert elapsed < 5.0  # quadratic work would take minutes
+
+
+def test_strip_thinking_from_history() -> None:
+    from pollama.prompt.thinking import strip_thinking_from_history
+
+    msgs = [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "<think>plan</think>\n\nanswer 1"},
+        {"role": "assistant", "content": "plain <think>kept</think>"},
+        {"role": "user", "content": "q2"},
+        {"role": "assistant", "content": "<think>last turn is kept</think>x"},
+    ]
+    out = strip_thinking_from_history(msgs)
+    assert [m["content"] for m in out] == [
+        "q1",
+        "answer 1",
+        "plain <think>kept</think>",
+        "q2",
+        msgs[4]["content"],
+    ]
+    assert msgs[1]["content"].startswith("<think>")  # inputs untouched

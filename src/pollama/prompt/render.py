@@ -40,6 +40,7 @@ __all__ = [
     "OllamaTemplate",
     "ThinkValue",
     "fit_chat",
+    "fit_messages",
     "parse_template",
     "render_chat",
     "render_generate",
@@ -314,27 +315,26 @@ def _tool_block_start(msgs: Sequence[dict[str, Any]], idx: int) -> int:
     return idx
 
 
-def fit_chat(
-    template: str | Template | OllamaTemplate,
+def fit_messages(
     messages: Sequence[dict[str, Any]],
+    render: Callable[[list[dict[str, Any]]], str],
     count_tokens: Callable[[str], int],
     num_ctx: int,
     *,
-    tools: Sequence[Any] | None = None,
-    think: ThinkValue = None,
     image_tokens: int = 0,
-) -> tuple[str, int]:
-    """The chat prompt with the oldest history dropped until it fits `num_ctx` tokens.
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Choose the history that fits `num_ctx` tokens (Ollama's chatPrompt truncation).
 
-    System messages are always kept, and so is the last message (even if it alone does
-    not fit); a tool result is never kept without the assistant tool call before it.
-    `image_tokens` is what each image costs (Ollama counts 768 when the model has a
-    projector). Returns the prompt and the number of non-system messages dropped.
+    Drops messages from the front; system messages are always kept, and so is the last
+    message (even if it alone does not fit); a tool result is never kept without the
+    assistant tool call before it. `render` turns a message list into a prompt (any
+    renderer: Go template, jinja); `image_tokens` is what each image costs (Ollama counts
+    768 when the model has a projector). Returns (system messages from the dropped part,
+    the kept tail, number of non-system messages dropped).
 
     Ollama tries start positions one by one; since dropping messages never makes the
     prompt longer, a binary search finds the same position with O(log n) renders.
     """
-    ot = parse_template(template)
     msgs = [_normalize(m) for m in messages]
     last = len(msgs) - 1
 
@@ -343,8 +343,7 @@ def fit_chat(
 
     def fits(i: int) -> bool:
         start = _tool_block_start(msgs, i)
-        p = _execute(ot, messages=kept(start), tools=tools, think=think)
-        n = count_tokens(p)
+        n = count_tokens(render(kept(start)))
         if image_tokens:
             n += image_tokens * sum(len(m.get("images") or []) for m in msgs[start:])
         return n <= num_ctx
@@ -361,8 +360,29 @@ def fit_chat(
         chosen = lo
     start = _tool_block_start(msgs, chosen)
     system = [m for m in msgs[:start] if m["role"] == "system"]
-    prompt = _execute(ot, messages=system + _with_image_tags(msgs[start:]), tools=tools, think=think)
-    return prompt, start - len(system)
+    return system, msgs[start:], start - len(system)
+
+
+def fit_chat(
+    template: str | Template | OllamaTemplate,
+    messages: Sequence[dict[str, Any]],
+    count_tokens: Callable[[str], int],
+    num_ctx: int,
+    *,
+    tools: Sequence[Any] | None = None,
+    think: ThinkValue = None,
+    image_tokens: int = 0,
+) -> tuple[str, int]:
+    """The chat prompt with the oldest history dropped until it fits `num_ctx` tokens
+    (see fit_messages). Returns the prompt and the number of non-system messages dropped."""
+    ot = parse_template(template)
+
+    def render(msgs: list[dict[str, Any]]) -> str:
+        return _execute(ot, messages=msgs, tools=tools, think=think)
+
+    system, tail, dropped = fit_messages(messages, render, count_tokens, num_ctx, image_tokens=image_tokens)
+    # Image markers are numbered over the messages actually sent, as Ollama does.
+    return render(system + _with_image_tags(tail)), dropped
 
 
 def validate_template(source: str) -> None:

@@ -117,3 +117,23 @@ class ThinkingParser:
         if self._state == _THINKING:
             return acc, ""
         return "", ""
+
+
+def strip_thinking_from_history(
+    messages: list[dict], opening: str = "<think>", closing: str = "</think>"
+) -> list[dict]:
+    """Remove a leading thinking block from assistant turns before the last user message.
+
+    Ollama does this (filterThinkTags) for qwen3 and deepseek-r1 models, whose earlier
+    answers may still carry `<think>...</think>` in their content. Returns new dicts.
+    """
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    out = []
+    for i, m in enumerate(messages):
+        if i < last_user and m.get("role") == "assistant" and isinstance(m.get("content"), str):
+            p = ThinkingParser(opening, closing)
+            _, content = p.add(m["content"])
+            _, rest = p.flush()
+            m = {**m, "content": content + rest}
+        out.append(m)
+    return out
