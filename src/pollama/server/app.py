@@ -13,6 +13,7 @@ from pollama.bundled import register_bundled
 from pollama.config import Settings
 from pollama.scheduler import Scheduler
 from pollama.server import errors, models, native
+from pollama.server.jsonbody import JSONBodyMiddleware
 from pollama.server.state import AppState
 from pollama.store import Store
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="pollama", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     errors.install(app)
+    app.add_middleware(JSONBodyMiddleware)
     app.include_router(native.router)
     app.include_router(models.router)
     return app
