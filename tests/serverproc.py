@@ -58,7 +58,7 @@ class ServerProcess:
     def start(self, timeout: float = 120.0) -> ServerProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pollama", "serve"],
+            [sys.executable, "-m", "pollama.server"],
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

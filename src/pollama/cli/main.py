@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -14,25 +13,9 @@ from pollama.config import settings
 
 
 def cmd_serve(_args: argparse.Namespace) -> int:
-    import uvicorn
+    from pollama.server.serve import serve
 
-    from pollama.server.app import create_app
-
-    cfg = settings()
-    level = logging.DEBUG if cfg.debug else logging.INFO
-    logging.basicConfig(level=level, format="time=%(asctime)s level=%(levelname)s source=%(name)s msg=%(message)s")
-    if cfg.debug < 2:
-        logging.getLogger("pollama.llama").setLevel(logging.INFO if cfg.debug else logging.WARNING)
-    uvicorn.run(
-        create_app(cfg),
-        host=cfg.host.host,
-        port=cfg.host.port,
-        log_level="debug" if cfg.debug else "warning",
-        access_log=bool(cfg.debug),
-        timeout_graceful_shutdown=10,
-        server_header=False,
-    )
-    return 0
+    return serve()
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -1,0 +1,3 @@
+from pollama.server.serve import serve
+
+raise SystemExit(serve())
