@@ -165,9 +165,9 @@ async def generate(req: GenerateRequest, request: Request) -> Response:
     if "completion" not in caps:
         raise errors.does_not_support(req.model, "generate", quoted=True)
     if req.suffix and "insert" not in caps:
-        raise errors.does_not_support(model.name.display, "insert")
+        raise errors.does_not_support(str(model.name), "insert")
     if req.images and "vision" not in caps:
-        raise errors.does_not_support(model.name.display, "vision")
+        raise errors.does_not_support(str(model.name), "vision")
     if not req.prompt and keep_alive == 0:
         await state.scheduler.unload(model)
         return load_response(req.model, "unload", chat=False)
@@ -237,9 +237,9 @@ async def chat(req: ChatRequest, request: Request) -> Response:
     if "completion" not in caps:
         raise errors.does_not_support(req.model, "chat", quoted=True)
     if req.tools and "tools" not in caps:
-        raise errors.does_not_support(model.name.display, "tools")
+        raise errors.does_not_support(str(model.name), "tools")
     if any(m.images for m in req.messages) and "vision" not in caps:
-        raise errors.does_not_support(model.name.display, "vision")
+        raise errors.does_not_support(str(model.name), "vision")
     if not req.messages and keep_alive == 0:
         await state.scheduler.unload(model)
         return load_response(req.model, "unload", chat=True)
