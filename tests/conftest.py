@@ -29,9 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def spawn_server(
-    server: ServerProcess, tmp_path: Path
-) -> Iterator[Callable[..., ServerProcess]]:
+def spawn_server(server: ServerProcess, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
     def start(env: dict[str, str] | None = None, *, clone: bool = True) -> ServerProcess:

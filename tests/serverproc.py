@@ -38,7 +38,9 @@ def clone_store(src: Path, dst: Path) -> Path:
 class ServerProcess:
     """A pollama server as a user runs it: a separate process, real sockets, a real store."""
 
-    def __init__(self, models: Path, log_path: Path, env: dict[str, str] | None = None, home: Path | None = None):
+    def __init__(
+        self, models: Path, log_path: Path, env: dict[str, str] | None = None, home: Path | None = None
+    ):
         self.models = models
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"

@@ -41,7 +41,10 @@ def test_chat_renders_every_role(http: httpx.Client):
 
 def test_second_turn_evaluates_only_new_tokens(ollama_client: ollama.Client):
     history = [
-        {"role": "user", "content": "Here is a long story about a lighthouse keeper. " * 20 + "Summarise it."},
+        {
+            "role": "user",
+            "content": "Here is a long story about a lighthouse keeper. " * 20 + "Summarise it.",
+        },
     ]
     first = ollama_client.chat(model=MODEL, messages=history, options={"temperature": 0, "num_predict": 16})
     history += [
@@ -77,9 +80,15 @@ def test_load_and_unload_with_empty_messages(http: httpx.Client):
         ({"model": "", "messages": []}, 400, "model is required"),
         ({"model": "bad name!", "messages": []}, 400, "invalid model name"),
         ({"model": "missing:tag", "messages": []}, 404, "model 'missing:tag' not found"),
-        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}],
-          "tools": [{"type": "function", "function": {"name": "f"}}]}, 400,
-         f"registry.ollama.ai/library/{MODEL} does not support tools"),
+        (
+            {
+                "model": MODEL,
+                "messages": [{"role": "user", "content": "x"}],
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+            },
+            400,
+            f"registry.ollama.ai/library/{MODEL} does not support tools",
+        ),
         ({"model": MODEL, "messages": [{"content": "no role"}]}, 400, None),
         ({"model": MODEL, "messages": "hello"}, 400, None),
     ],

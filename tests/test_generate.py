@@ -23,14 +23,22 @@ def test_root_and_version(http: httpx.Client):
 
 def test_generate_streaming_equals_non_streaming(ollama_client: ollama.Client):
     whole = ollama_client.generate(model=MODEL, prompt="The capital of France is", options=GREEDY)
-    parts = list(ollama_client.generate(model=MODEL, prompt="The capital of France is", options=GREEDY, stream=True))
+    parts = list(
+        ollama_client.generate(model=MODEL, prompt="The capital of France is", options=GREEDY, stream=True)
+    )
     assert whole.response
     assert "".join(p.response for p in parts) == whole.response
     final = parts[-1]
     assert final.done and final.done_reason == "length"
     assert all(not p.done for p in parts[:-1])
-    for field in ("total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
-                  "eval_count", "eval_duration"):
+    for field in (
+        "total_duration",
+        "load_duration",
+        "prompt_eval_count",
+        "prompt_eval_duration",
+        "eval_count",
+        "eval_duration",
+    ):
         assert getattr(final, field) is not None, field
     assert final.eval_count == GREEDY["num_predict"]
     assert final.context and isinstance(final.context[0], int)
@@ -53,7 +61,9 @@ def test_same_seed_same_output(ollama_client: ollama.Client):
 
 
 def test_num_predict_and_length_reason(ollama_client: ollama.Client):
-    r = ollama_client.generate(model=MODEL, prompt="Count: one, two,", options={"temperature": 0, "num_predict": 5})
+    r = ollama_client.generate(
+        model=MODEL, prompt="Count: one, two,", options={"temperature": 0, "num_predict": 5}
+    )
     assert r.eval_count == 5 and r.done_reason == "length"
 
 
@@ -80,7 +90,9 @@ def test_raw_skips_the_template_and_context(http: httpx.Client):
 
 def test_context_continues_a_conversation(ollama_client: ollama.Client):
     first = ollama_client.generate(model=MODEL, prompt="My name is Ada.", options=GREEDY)
-    second = ollama_client.generate(model=MODEL, prompt="What is my name?", context=first.context, options=GREEDY)
+    second = ollama_client.generate(
+        model=MODEL, prompt="What is my name?", context=first.context, options=GREEDY
+    )
     # The first exchange is in the KV cache already: only the new turn is evaluated.
     fresh = len(first.context)
     assert second.prompt_eval_count < fresh
@@ -98,7 +110,12 @@ def test_long_prompt_is_truncated_or_refused(http: httpx.Client):
     long_prompt = "word " * 3000  # more than num_ctx=2048 tokens
     ok = http.post(
         "/api/generate",
-        json={"model": MODEL, "prompt": long_prompt, "stream": False, "options": {"temperature": 0, "num_predict": 2}},
+        json={
+            "model": MODEL,
+            "prompt": long_prompt,
+            "stream": False,
+            "options": {"temperature": 0, "num_predict": 2},
+        },
     )
     assert ok.status_code == 200, ok.text
     assert ok.json()["prompt_eval_count"] < 2048
@@ -121,8 +138,15 @@ def test_generation_shifts_the_context_when_full(http: httpx.Client):
 
 
 def test_logprobs(http: httpx.Client):
-    body = {"model": MODEL, "prompt": "The sky is", "raw": True, "stream": False, "logprobs": True,
-            "top_logprobs": 3, "options": {"temperature": 0, "num_predict": 3}}
+    body = {
+        "model": MODEL,
+        "prompt": "The sky is",
+        "raw": True,
+        "stream": False,
+        "logprobs": True,
+        "top_logprobs": 3,
+        "options": {"temperature": 0, "num_predict": 3},
+    }
     r = http.post("/api/generate", json=body).json()
     lps = r["logprobs"]
     assert len(lps) == 3
@@ -141,18 +165,39 @@ def test_logprobs(http: httpx.Client):
         ({"model": ""}, 404, "model '' not found"),
         ({"model": "../../etc/passwd"}, 400, "invalid model name"),
         ({"model": "no-such-model"}, 404, "model 'no-such-model' not found"),
-        ({"model": MODEL, "prompt": "x", "raw": True, "system": "s"}, 400,
-         "raw mode does not support template, system, or context"),
+        (
+            {"model": MODEL, "prompt": "x", "raw": True, "system": "s"},
+            400,
+            "raw mode does not support template, system, or context",
+        ),
         ({"model": MODEL, "prompt": "x", "top_logprobs": 21}, 400, "top_logprobs must be between 0 and 20"),
         ({"model": MODEL, "prompt": "x", "keep_alive": "3600"}, 400, 'time: missing unit in duration "3600"'),
-        ({"model": MODEL, "prompt": "x", "think": "very"}, 400,
-         'invalid think value: "very" (must be "high", "medium", "low", "max", true, or false)'),
+        (
+            {"model": MODEL, "prompt": "x", "think": "very"},
+            400,
+            'invalid think value: "very" (must be "high", "medium", "low", "max", true, or false)',
+        ),
         ({"model": MODEL, "prompt": "x", "think": True}, 400, f'"{MODEL}" does not support thinking'),
-        ({"model": MODEL, "prompt": "x", "suffix": "y"}, 400, f"registry.ollama.ai/library/{MODEL} does not support insert"),
-        ({"model": MODEL, "prompt": "x", "options": {"stop": "x"}}, 400, 'option "stop" must be of type array'),
-        ({"model": MODEL, "prompt": "x", "options": {"num_ctx": -5}}, 400, "num_ctx must be between 0 and 1048576"),
-        ({"model": MODEL, "prompt": "x", "options": {"temperature": "hot"}}, 400,
-         'option "temperature" must be of type float'),
+        (
+            {"model": MODEL, "prompt": "x", "suffix": "y"},
+            400,
+            f"registry.ollama.ai/library/{MODEL} does not support insert",
+        ),
+        (
+            {"model": MODEL, "prompt": "x", "options": {"stop": "x"}},
+            400,
+            'option "stop" must be of type array',
+        ),
+        (
+            {"model": MODEL, "prompt": "x", "options": {"num_ctx": -5}},
+            400,
+            "num_ctx must be between 0 and 1048576",
+        ),
+        (
+            {"model": MODEL, "prompt": "x", "options": {"temperature": "hot"}},
+            400,
+            'option "temperature" must be of type float',
+        ),
     ],
 )
 def test_bad_requests(http: httpx.Client, body, status, error):

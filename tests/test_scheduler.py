@@ -27,8 +27,10 @@ def test_keep_alive_load_ps_and_unload(http: httpx.Client):
 
 
 def test_keep_alive_expires(http: httpx.Client):
-    http.post("/api/generate", json={"model": MODEL, "prompt": "Hi", "keep_alive": "1s",
-                                     "options": {"num_predict": 1}})
+    http.post(
+        "/api/generate",
+        json={"model": MODEL, "prompt": "Hi", "keep_alive": "1s", "options": {"num_predict": 1}},
+    )
     deadline = time.monotonic() + 30
     while http.get("/api/ps").json()["models"] and time.monotonic() < deadline:
         time.sleep(0.3)
@@ -44,8 +46,9 @@ def test_negative_keep_alive_is_forever(http: httpx.Client):
 
 def _greedy(client: ollama.Client, prompt: str, n: int) -> list[str]:
     """The response's first tokens, via logprobs (exact token boundaries)."""
-    r = client.generate(model=MODEL, prompt=prompt, raw=True, logprobs=True,
-                        options={"temperature": 0, "num_predict": n})
+    r = client.generate(
+        model=MODEL, prompt=prompt, raw=True, logprobs=True, options={"temperature": 0, "num_predict": n}
+    )
     return [lp.token for lp in r.logprobs]
 
 
@@ -79,8 +82,12 @@ def test_parallel_requests_match_sequential_ones(server, ollama_client: ollama.C
 
 def test_disconnect_frees_the_slot(spawn_server):
     srv = spawn_server({"OLLAMA_NUM_PARALLEL": "1"})
-    body = {"model": MODEL, "prompt": "Count to a million:", "raw": True,
-            "options": {"num_predict": 100000, "temperature": 0}}
+    body = {
+        "model": MODEL,
+        "prompt": "Count to a million:",
+        "raw": True,
+        "options": {"num_predict": 100000, "temperature": 0},
+    }
     with httpx.Client(base_url=srv.base_url, timeout=60) as client:
         with client.stream("POST", "/api/generate", json=body) as r:
             lines = r.iter_lines()
@@ -88,15 +95,21 @@ def test_disconnect_frees_the_slot(spawn_server):
                 assert json.loads(next(lines))["done"] is False
         # The connection is closed; the only slot must be free for the next request at once
         # (otherwise it would wait for 20,000 tokens, far beyond this request's timeout).
-        r = client.post("/api/generate", json={"model": MODEL, "prompt": "Hi", "stream": False,
-                                                "options": {"num_predict": 2}})
+        r = client.post(
+            "/api/generate",
+            json={"model": MODEL, "prompt": "Hi", "stream": False, "options": {"num_predict": 2}},
+        )
         assert r.status_code == 200 and r.json()["done"]
 
 
 def test_queue_limit_answers_503(spawn_server):
     srv = spawn_server({"OLLAMA_NUM_PARALLEL": "1", "OLLAMA_MAX_QUEUE": "2"})
-    body = {"model": MODEL, "prompt": "Tell me a story.", "stream": False,
-            "options": {"num_predict": 40, "temperature": 0}}
+    body = {
+        "model": MODEL,
+        "prompt": "Tell me a story.",
+        "stream": False,
+        "options": {"num_predict": 40, "temperature": 0},
+    }
     with httpx.Client(base_url=srv.base_url, timeout=120) as client:
         client.post("/api/generate", json={"model": MODEL})  # load first
         with concurrent.futures.ThreadPoolExecutor(8) as pool:

@@ -235,10 +235,18 @@ class Scheduler:
                 adapter_paths=list(model.adapter_paths),
             )
 
-        log.info("loading %s (num_ctx=%d, num_batch=%d, threads=%d)", model.name.display, num_ctx, num_batch, threads)
+        log.info(
+            "loading %s (num_ctx=%d, num_batch=%d, threads=%d)",
+            model.name.display,
+            num_ctx,
+            num_batch,
+            threads,
+        )
         start = time.perf_counter_ns()
         try:
-            engine, config = await asyncio.wait_for(asyncio.to_thread(build), timeout=self.settings.load_timeout)
+            engine, config = await asyncio.wait_for(
+                asyncio.to_thread(build), timeout=self.settings.load_timeout
+            )
         except APIError:
             raise
         except TimeoutError as exc:
@@ -258,7 +266,9 @@ class Scheduler:
             keep_alive=keep_alive,
         )
         self._loaded[path] = entry
-        log.info("loaded %s in %.2fs (parallel=%d)", entry.name, entry.load_duration_ns / 1e9, config.num_parallel)
+        log.info(
+            "loaded %s in %.2fs (parallel=%d)", entry.name, entry.load_duration_ns / 1e9, config.num_parallel
+        )
         return entry
 
     async def _unload(self, entry: Loaded) -> None:

@@ -63,7 +63,9 @@ class Tool(Wire):
 def check_think(value: bool | str | None) -> bool | str | None:
     if value is None or isinstance(value, bool) or value in THINK_LEVELS:
         return value
-    raise ValueError(f'invalid think value: "{value}" (must be "high", "medium", "low", "max", true, or false)')
+    raise ValueError(
+        f'invalid think value: "{value}" (must be "high", "medium", "low", "max", true, or false)'
+    )
 
 
 class _Common(Wire):

@@ -23,7 +23,13 @@ _backend_ready = False
 
 # ggml.h log levels: 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line.
 # llama.cpp's INFO is a page of load-time detail per model: demote it to DEBUG.
-_GGML_TO_LOGGING = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+_GGML_TO_LOGGING = {
+    0: logging.CRITICAL,
+    1: logging.DEBUG,
+    2: logging.DEBUG,
+    3: logging.WARNING,
+    4: logging.ERROR,
+}
 _llama_log = logging.getLogger("pollama.llama")
 _last_level = logging.DEBUG
 
@@ -56,7 +62,9 @@ class ModelLoadError(RuntimeError):
 class Model:
     """One loaded GGUF: weights plus vocabulary."""
 
-    def __init__(self, path: Path, *, n_gpu_layers: int = -1, use_mmap: bool = True, vocab_only: bool = False):
+    def __init__(
+        self, path: Path, *, n_gpu_layers: int = -1, use_mmap: bool = True, vocab_only: bool = False
+    ):
         init_backend()
         if not path.is_file():
             raise ModelLoadError(f"model file not found: {path}")

@@ -104,7 +104,9 @@ class Sampler:
         ptr = L.llama_get_logits_ith(ctx, batch_index)
         return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(self.n_vocab,))
 
-    def logprobs(self, ctx, batch_index: int, token: int, top: int) -> tuple[TokenLogprob, list[TokenLogprob]]:
+    def logprobs(
+        self, ctx, batch_index: int, token: int, top: int
+    ) -> tuple[TokenLogprob, list[TokenLogprob]]:
         """Log-probability of `token` and the `top` most likely alternatives, from raw logits."""
         row = self.logits(ctx, batch_index).astype(np.float64)
         peak = row.max()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,8 +20,9 @@ from pollama.engine import Chunk, ContextLengthExceeded, Done, GenerationRequest
 from pollama.names import InvalidName, ModelName
 from pollama.scheduler import Lease
 from pollama.server import prompts
+from pollama.server.chat_output import ChatOutput
 from pollama.server.state import AppState, app_state
-from pollama.server.streaming import json_response, now_rfc3339, respond
+from pollama.server.streaming import json_response, now_rfc3339, open_stream, respond
 
 router = APIRouter()
 
@@ -130,6 +132,7 @@ def metrics(done: Done, started_ns: int, lease: Lease) -> dict[str, Any]:
 
 
 def logprobs_json(lease: Lease, chunk: Chunk) -> list[dict[str, Any]]:
+    """Ollama's logprobs entries: token text, logprob, UTF-8 bytes, and the top alternatives."""
     model = lease.engine.model
 
     def one(lp) -> dict[str, Any]:
@@ -139,23 +142,36 @@ def logprobs_json(lease: Lease, chunk: Chunk) -> list[dict[str, Any]]:
     return [{**one(chosen), "top_logprobs": [one(a) for a in alts]} for chosen, alts in chunk.logprobs or ()]
 
 
-def load_response(req_model: str, reason: str, chat: bool) -> Response:
+def load_object(req_model: str, reason: str, chat: bool) -> dict[str, Any]:
     body: dict[str, Any] = {"model": req_model, "created_at": now_rfc3339()}
     if chat:
         body["message"] = {"role": "assistant", "content": ""}
     else:
         body["response"] = ""
     body.update(done=True, done_reason=reason)
-    return json_response(body)
+    return body
 
 
 # -- /api/generate -------------------------------------------------------------------------
 
 
-@router.post("/api/generate")
-async def generate(req: GenerateRequest, request: Request) -> Response:
+def combine_generate(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    final = dict(parts[-1])
+    final["response"] = "".join(p.get("response", "") for p in parts)
+    thinking = "".join(p.get("thinking", "") for p in parts)
+    if thinking:
+        final["thinking"] = thinking
+    lps = [lp for p in parts for lp in p.get("logprobs", ())]
+    if lps:
+        final["logprobs"] = lps
+    return final
+
+
+async def run_generate(
+    state: AppState, req: GenerateRequest
+) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+    """A generate request, up to its stream of native response objects (or one immediate object)."""
     started = time.perf_counter_ns()
-    state = app_state(request)
     keep_alive = parse_keep_alive(req.keep_alive, state.settings.keep_alive)
     model = lookup(state, req.model)
     if req.raw and (req.template or req.system or req.context):
@@ -170,17 +186,18 @@ async def generate(req: GenerateRequest, request: Request) -> Response:
         raise errors.does_not_support(str(model.name), "vision")
     if not req.prompt and keep_alive == 0:
         await state.scheduler.unload(model)
-        return load_response(req.model, "unload", chat=False)
+        return load_object(req.model, "unload", chat=False)
 
     options = DEFAULT_OPTIONS.merged(model.params).merged(req.options)
-    text = req.prompt if req.raw else prompts.render_generate(model, req)
+    think = prompts.effective_think(req, caps)
+    text = req.prompt if req.raw else prompts.render_generate(model, req, think)
     if req.debug_render_only:
-        return json_response(prompts.debug_response(req.model, text, req.images))
+        return prompts.debug_response(req.model, text, req.images)
 
     lease = await state.scheduler.acquire(model, options, keep_alive)
     if not req.prompt and not req.suffix:
         lease.release()
-        return load_response(req.model, "load", chat=False)
+        return load_object(req.model, "load", chat=False)
     try:
         if req.context:
             tokens = list(req.context) + await tokenize(lease, text, add_special=False)
@@ -190,14 +207,30 @@ async def generate(req: GenerateRequest, request: Request) -> Response:
         lease.release()
         raise
     gen = submit(lease, generation_request(tokens, options, req))
+    tags = prompts.template_caps(model)
+    split = ChatOutput(
+        think_tags=(tags.think_open, tags.think_close) if think and tags.thinking and not req.raw else None,
+        prompt=text,
+        tools=None,
+        tool_tag="",
+    )
 
     def shape(event: Any) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        if isinstance(event, Chunk) or (isinstance(event, Done) and event.text):
-            piece = {"model": req.model, "created_at": now_rfc3339(), "response": event.text, "done": False}
-            if isinstance(event, Chunk) and event.logprobs:
-                piece["logprobs"] = logprobs_json(lease, event)
-            out.append(piece)
+        if isinstance(event, Chunk | Done):
+            thinking, content, _ = split.add(event.text) if event.text else ("", "", [])
+            if isinstance(event, Done):
+                more_thinking, more_content, _ = split.flush()
+                thinking, content = thinking + more_thinking, content + more_content
+            lps = logprobs_json(lease, event) if isinstance(event, Chunk) and event.logprobs else None
+            if content or thinking or lps:
+                piece: dict[str, Any] = {"model": req.model, "created_at": now_rfc3339(), "response": content}
+                if thinking:
+                    piece["thinking"] = thinking
+                piece["done"] = False
+                if lps:
+                    piece["logprobs"] = lps
+                out.append(piece)
         if isinstance(event, Done):
             final: dict[str, Any] = {
                 "model": req.model,
@@ -212,24 +245,42 @@ async def generate(req: GenerateRequest, request: Request) -> Response:
             out.append(final)
         return out
 
-    def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
-        final = dict(parts[-1])
-        final["response"] = "".join(p.get("response", "") for p in parts)
-        lps = [lp for p in parts for lp in p.get("logprobs", ())]
-        if lps:
-            final["logprobs"] = lps
-        return final
+    return await open_stream(lease, gen, shape)
 
-    return await respond(request, lease, gen, shape, stream=req.stream, combine=combine)
+
+@router.post("/api/generate")
+async def generate(req: GenerateRequest, request: Request) -> Response:
+    result = await run_generate(app_state(request), req)
+    if isinstance(result, dict):
+        return json_response(result)
+    return await respond(request, result, stream=req.stream, combine=combine_generate)
 
 
 # -- /api/chat -----------------------------------------------------------------------------
 
 
-@router.post("/api/chat")
-async def chat(req: ChatRequest, request: Request) -> Response:
+def combine_chat(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    final = dict(parts[-1])
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(p["message"].get("content", "") for p in parts),
+    }
+    thinking = "".join(p["message"].get("thinking", "") for p in parts)
+    if thinking:
+        message["thinking"] = thinking
+    calls = [c for p in parts for c in p["message"].get("tool_calls", ())]
+    if calls:
+        message["tool_calls"] = calls
+    final["message"] = message
+    lps = [lp for p in parts for lp in p.get("logprobs", ())]
+    if lps:
+        final["logprobs"] = lps
+    return final
+
+
+async def run_chat(state: AppState, req: ChatRequest) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+    """A chat request, up to its stream of native response objects (or one immediate object)."""
     started = time.perf_counter_ns()
-    state = app_state(request)
     keep_alive = parse_keep_alive(req.keep_alive, state.settings.keep_alive)
     model = lookup(state, req.model, empty_status=400)
     check_common(req, model)
@@ -242,43 +293,75 @@ async def chat(req: ChatRequest, request: Request) -> Response:
         raise errors.does_not_support(str(model.name), "vision")
     if not req.messages and keep_alive == 0:
         await state.scheduler.unload(model)
-        return load_response(req.model, "unload", chat=True)
+        return load_object(req.model, "unload", chat=True)
 
     options = DEFAULT_OPTIONS.merged(model.params).merged(req.options)
-    if req.debug_render_only:
-        text = prompts.render_chat(model, req, count_tokens=None, num_ctx=0)
-        return json_response(prompts.debug_response(req.model, text, None, chat=True))
-
+    think = prompts.effective_think(req, caps)
     lease = await state.scheduler.acquire(model, options, keep_alive)
     if not req.messages:
         lease.release()
-        return load_response(req.model, "load", chat=True)
+        return load_object(req.model, "load", chat=True)
     try:
         llm = lease.engine.model
+        jinja_source = llm.chat_template if model.template is None else None
 
         def count(text: str) -> int:
             return len(llm.tokenize(text))
 
-        text = prompts.render_chat(model, req, count_tokens=count if req.truncate else None,
-                                   num_ctx=lease.loaded.config.num_ctx)
+        text = prompts.render_chat(
+            model,
+            req,
+            think=think,
+            count_tokens=count if req.truncate else None,
+            num_ctx=lease.loaded.config.num_ctx,
+            jinja_source=jinja_source,
+        )
+        if req.debug_render_only:
+            lease.release()
+            return prompts.debug_response(req.model, text, None, chat=True)
         tokens = await tokenize(lease, text)
+        tags = prompts.template_caps(model, jinja_source)
     except BaseException:
         lease.release()
         raise
     gen = submit(lease, generation_request(tokens, options, req))
+    split = ChatOutput(
+        think_tags=(tags.think_open, tags.think_close) if think and tags.thinking else None,
+        prompt=text,
+        tools=[t.model_dump() for t in req.tools] if req.tools else None,
+        tool_tag=tags.tool_tag,
+    )
+
+    def message(content: str, thinking: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+        msg: dict[str, Any] = {"role": "assistant", "content": content}
+        if thinking:
+            msg["thinking"] = thinking
+        if calls:
+            msg["tool_calls"] = calls
+        return msg
 
     def shape(event: Any) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        if isinstance(event, Chunk) or (isinstance(event, Done) and event.text):
-            piece: dict[str, Any] = {
-                "model": req.model,
-                "created_at": now_rfc3339(),
-                "message": {"role": "assistant", "content": event.text},
-                "done": False,
-            }
-            if isinstance(event, Chunk) and event.logprobs:
-                piece["logprobs"] = logprobs_json(lease, event)
-            out.append(piece)
+        if isinstance(event, Chunk | Done):
+            thinking, content, calls = split.add(event.text) if event.text else ("", "", [])
+            if isinstance(event, Done):
+                more_thinking, more_content, more_calls = split.flush()
+                thinking, content, calls = (
+                    thinking + more_thinking,
+                    content + more_content,
+                    calls + more_calls,
+                )
+            lps = logprobs_json(lease, event) if isinstance(event, Chunk) and event.logprobs else None
+            if content or thinking or calls or lps:
+                piece: dict[str, Any] = {
+                    "model": req.model,
+                    "created_at": now_rfc3339(),
+                    "message": message(content, thinking, calls),
+                    "done": False,
+                }
+                if lps:
+                    piece["logprobs"] = lps
+                out.append(piece)
         if isinstance(event, Done):
             final: dict[str, Any] = {
                 "model": req.model,
@@ -291,18 +374,15 @@ async def chat(req: ChatRequest, request: Request) -> Response:
             out.append(final)
         return out
 
-    def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
-        final = dict(parts[-1])
-        final["message"] = {
-            "role": "assistant",
-            "content": "".join(p["message"].get("content", "") for p in parts),
-        }
-        lps = [lp for p in parts for lp in p.get("logprobs", ())]
-        if lps:
-            final["logprobs"] = lps
-        return final
+    return await open_stream(lease, gen, shape)
 
-    return await respond(request, lease, gen, shape, stream=req.stream, combine=combine)
+
+@router.post("/api/chat")
+async def chat(req: ChatRequest, request: Request) -> Response:
+    result = await run_chat(app_state(request), req)
+    if isinstance(result, dict):
+        return json_response(result)
+    return await respond(request, result, stream=req.stream, combine=combine_chat)
 
 
 # -- /api/ps -------------------------------------------------------------------------------
@@ -321,7 +401,9 @@ async def ps(request: Request) -> Response:
                 "size": entry.size,
                 "digest": m.digest,
                 "details": m.details(),
-                "expires_at": entry.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if entry.expires_at else None,
+                "expires_at": entry.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                if entry.expires_at
+                else None,
                 "size_vram": 0,
                 "context_length": entry.config.num_ctx,
             }

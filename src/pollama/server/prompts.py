@@ -1,8 +1,9 @@
 """From a request and an installed model to the prompt text, as Ollama assembles it.
 
 Chat history = the model's MESSAGE layer + the request's messages, with the model's SYSTEM
-put first when the request does not start with a system message. Templates are parsed
-once per distinct source text.
+put first when the request does not start with a system message. A model with a TEMPLATE
+layer renders through the Go template; one without it but with a GGUF chat template
+renders through that jinja template (sandboxed); otherwise the text passes as is.
 """
 
 from __future__ import annotations
@@ -14,34 +15,54 @@ from typing import Any
 from pollama.api.errors import APIError
 from pollama.api.inference import ChatRequest, GenerateRequest
 from pollama.prompt import render
-from pollama.prompt.gotemplate import Template, TemplateError
+from pollama.prompt.capabilities import Capabilities, go_template_capabilities, jinja_template_capabilities
+from pollama.prompt.errors import TemplateError
+from pollama.prompt.jinja import render_jinja_chat
+from pollama.prompt.thinking import strip_thinking_from_history
 
 DEFAULT_TEMPLATE = "{{ .Prompt }}"
 
 
+def _template_error(exc: TemplateError) -> APIError:
+    return APIError(400, f"template error: {exc}")
+
+
 @lru_cache(maxsize=64)
-def parse_template(source: str) -> Template:
+def _go_caps(source: str) -> Capabilities:
+    return go_template_capabilities(source)
+
+
+def template_caps(model: Any, jinja_source: str | None = None) -> Capabilities:
+    """Thinking tags and tool-call tag of the template this model's chats render through."""
     try:
-        return Template.parse(source)
+        if model.template is None and jinja_source:
+            return jinja_template_capabilities(jinja_source)
+        return _go_caps(model.template or DEFAULT_TEMPLATE)
     except TemplateError as exc:
-        raise APIError(400, f"template error: {exc}") from exc
+        raise _template_error(exc) from exc
 
 
-def _execute(fn: Callable[[], str]) -> str:
-    try:
-        return fn()
-    except TemplateError as exc:
-        raise APIError(400, f"template error: {exc}") from exc
+def effective_think(req: GenerateRequest | ChatRequest, caps: list[str]) -> bool | str | None:
+    """Ollama: `think` defaults to true for models with the thinking capability."""
+    if req.think is None and "thinking" in caps:
+        return True
+    return req.think
 
 
-def render_generate(model: Any, req: GenerateRequest) -> str:
-    template = parse_template(req.template or model.template or DEFAULT_TEMPLATE)
+def render_generate(model: Any, req: GenerateRequest, think: bool | str | None) -> str:
     system = req.system if req.system is not None else model.system
-    return _execute(
-        lambda: render.render_generate(
-            template, prompt=req.prompt, system=system, suffix=req.suffix or None, think=req.think
+    try:
+        return render.render_generate(
+            req.template or model.template or DEFAULT_TEMPLATE,
+            prompt=req.prompt,
+            system=system,
+            suffix=req.suffix or None,
+            think=think,
+            images=req.images,
+            history=None if req.context else model.messages,
         )
-    )
+    except TemplateError as exc:
+        raise _template_error(exc) from exc
 
 
 def chat_messages(model: Any, req: ChatRequest) -> list[dict[str, Any]]:
@@ -49,29 +70,43 @@ def chat_messages(model: Any, req: ChatRequest) -> list[dict[str, Any]]:
     request_messages = [m.wire() for m in req.messages]
     if model.system and not (request_messages and request_messages[0].get("role") == "system"):
         messages.insert(0, {"role": "system", "content": model.system})
-    return messages + request_messages
+    return strip_thinking_from_history(messages + request_messages)
 
 
 def render_chat(
-    model: Any, req: ChatRequest, *, count_tokens: Callable[[str], int] | None, num_ctx: int
+    model: Any,
+    req: ChatRequest,
+    *,
+    think: bool | str | None,
+    count_tokens: Callable[[str], int] | None,
+    num_ctx: int,
+    jinja_source: str | None = None,
 ) -> str:
-    template = parse_template(model.template or DEFAULT_TEMPLATE)
+    """The chat prompt; with `count_tokens`, the oldest messages are dropped until it fits num_ctx."""
     messages = chat_messages(model, req)
     tools = [t.model_dump() for t in req.tools] if req.tools else None
-    if count_tokens is None:
-        return _execute(lambda: render.render_chat(template, messages, tools=tools, think=req.think))
-    text, _dropped = _execute_fit(template, messages, count_tokens, num_ctx, tools, req.think)
-    return text
-
-
-def _execute_fit(template, messages, count_tokens, num_ctx, tools, think) -> tuple[str, int]:
     try:
-        return render.fit_chat(template, messages, count_tokens, num_ctx, tools=tools, think=think)
+        if model.template is None and jinja_source:
+
+            def jinja(msgs: list[dict[str, Any]]) -> str:
+                return render_jinja_chat(jinja_source, msgs, tools=tools, think=think)
+
+            if count_tokens is None:
+                return jinja(messages)
+            system, tail, _ = render.fit_messages(messages, jinja, count_tokens, num_ctx)
+            return jinja(system + tail)
+        template = model.template or DEFAULT_TEMPLATE
+        if count_tokens is None:
+            return render.render_chat(template, messages, tools=tools, think=think)
+        text, _dropped = render.fit_chat(template, messages, count_tokens, num_ctx, tools=tools, think=think)
+        return text
     except TemplateError as exc:
-        raise APIError(400, f"template error: {exc}") from exc
+        raise _template_error(exc) from exc
 
 
-def debug_response(req_model: str, text: str, images: list[str] | None, *, chat: bool = False) -> dict[str, Any]:
+def debug_response(
+    req_model: str, text: str, images: list[str] | None, *, chat: bool = False
+) -> dict[str, Any]:
     """`_debug_render_only`: the rendered prompt, without running the model (as Ollama)."""
     return {
         "model": req_model,

@@ -1,8 +1,12 @@
-"""Run a generation for an HTTP request: status before the first byte, NDJSON after it.
+"""Run a generation for an HTTP request: status before the first byte, stream after it.
 
 Ollama decides the status code when the first item is ready: an error before any output
 is a proper HTTP error, an error later is one `{"error": ...}` line in a 200 stream. A
 client that goes away cancels the generation, which frees its slot at the next step.
+
+`open_stream` turns engine events into response objects (through a `shape` function);
+the sinks below write them as NDJSON or as one JSON object. The OpenAI routes reuse
+`open_stream` with their own sinks (SSE).
 """
 
 from __future__ import annotations
@@ -22,6 +26,16 @@ from pollama.scheduler import Lease
 
 NDJSON = "application/x-ndjson"
 
+Shape = Callable[[Any], Iterable[dict[str, Any]]]
+
+
+class StreamError(Exception):
+    """The generation failed after output had started: report it in-band."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -31,29 +45,12 @@ def json_response(obj: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(obj), status_code=status, media_type="application/json; charset=utf-8")
 
 
-async def _until_disconnect(request: Request) -> None:
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
+async def open_stream(lease: Lease, gen: Generation, shape: Shape) -> AsyncIterator[dict[str, Any]]:
+    """Wait for the first event (so a failure there is an HTTP error), then yield shaped objects.
 
-
-Shape = Callable[[Any], Iterable[dict[str, Any]]]
-
-
-async def respond(
-    request: Request,
-    lease: Lease,
-    gen: Generation,
-    shape: Shape,
-    *,
-    stream: bool,
-    combine: Callable[[list[dict[str, Any]]], dict[str, Any]],
-) -> Response:
-    """Drive `gen` to completion; `shape` turns each engine event into zero or more response objects.
-
-    The lease is released and the generation cancelled (a no-op if it finished) whatever
-    happens: normal end, error, or the client hanging up.
+    The returned iterator owns the lease and the generation: closing it early (client gone)
+    cancels the generation; either way the lease is released exactly once. A failure after
+    the first event raises StreamError from the iterator.
     """
     events = aiter(gen)
     try:
@@ -66,38 +63,66 @@ async def respond(
         lease.release()
         raise APIError(500, first.message)
 
-    if stream:
+    async def objects() -> AsyncIterator[dict[str, Any]]:
+        try:
+            event = first
+            while True:
+                if isinstance(event, Failed):
+                    raise StreamError(event.message)
+                for obj in shape(event):
+                    yield obj
+                event = await anext(events)  # StopAsyncIteration after the final event
+        except StopAsyncIteration:
+            return
+        finally:
+            gen.cancel()
+            lease.release()
 
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                async for event in _chain(first, events):
-                    if isinstance(event, Failed):
-                        yield orjson.dumps({"error": event.message}) + b"\n"
-                        return
-                    for obj in shape(event):
-                        yield orjson.dumps(obj) + b"\n"
-            finally:
-                gen.cancel()
-                lease.release()
+    return objects()
 
-        return StreamingResponse(body(), media_type=NDJSON)
 
+def ndjson(objects: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for obj in objects:
+                yield orjson.dumps(obj) + b"\n"
+        except StreamError as exc:
+            yield orjson.dumps({"error": exc.message}) + b"\n"
+        finally:
+            await objects.aclose()
+
+    return StreamingResponse(body(), media_type=NDJSON)
+
+
+async def _until_disconnect(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def collect(request: Request, objects: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
+    """All objects of a non-streaming request; a client that hangs up cancels the work."""
+    consumer = asyncio.current_task()
     watcher = asyncio.create_task(_until_disconnect(request))
-    watcher.add_done_callback(lambda _t: gen.cancel())
-    parts: list[dict[str, Any]] = []
+    watcher.add_done_callback(lambda t: consumer.cancel() if not t.cancelled() else None)
     try:
-        async for event in _chain(first, events):
-            if isinstance(event, Failed):
-                raise APIError(500, event.message)
-            parts.extend(shape(event))
+        return [obj async for obj in objects]
+    except StreamError as exc:
+        raise APIError(500, exc.message) from exc
     finally:
         watcher.cancel()
-        gen.cancel()
-        lease.release()
-    return json_response(combine(parts))
+        await objects.aclose()
 
 
-async def _chain(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    yield first
-    async for item in rest:
-        yield item
+async def respond(
+    request: Request,
+    objects: AsyncIterator[dict[str, Any]],
+    *,
+    stream: bool,
+    combine: Callable[[list[dict[str, Any]]], dict[str, Any]],
+) -> Response:
+    """Native sinks: NDJSON when streaming, otherwise one JSON object built by `combine`."""
+    if stream:
+        return ndjson(objects)
+    return json_response(combine(await collect(request, objects)))
