@@ -14,7 +14,9 @@ def serve(cfg: Settings | None = None) -> int:
 
     cfg = cfg or settings()
     level = logging.DEBUG if cfg.debug else logging.INFO
-    logging.basicConfig(level=level, format="time=%(asctime)s level=%(levelname)s source=%(name)s msg=%(message)s")
+    logging.basicConfig(
+        level=level, format="time=%(asctime)s level=%(levelname)s source=%(name)s msg=%(message)s"
+    )
     if cfg.debug < 2:  # llama.cpp's own log only at OLLAMA_DEBUG=2
         logging.getLogger("pollama.llama").setLevel(logging.INFO if cfg.debug else logging.WARNING)
     uvicorn.run(
