@@ -71,7 +71,7 @@ def check_think(value: bool | str | None) -> bool | str | None:
 class _Common(Wire):
     model: str = ""
     stream: bool = True
-    format: str | dict[str, Any] | None = None
+    format: Any = None  # "json" or a JSON schema; anything else is refused when used
     keep_alive: float | int | str | None = None
     options: dict[str, Any] | None = None
     think: bool | str | None = None

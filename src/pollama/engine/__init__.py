@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
+from pollama.engine.grammar import GrammarError, grammar_for_format
 from pollama.engine.llama import Model, ModelLoadError
 from pollama.engine.runner import (
     Chunk,
@@ -35,6 +36,7 @@ __all__ = [
     "Failed",
     "Generation",
     "GenerationRequest",
+    "GrammarError",
     "LoadedEngine",
     "Model",
     "ModelLoadError",
@@ -42,6 +44,7 @@ __all__ = [
     "RunnerConfig",
     "SamplingParams",
     "TokenLogprob",
+    "grammar_for_format",
     "load_engine",
 ]
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import llama_cpp as L
 
+from pollama.engine.grammar import check_grammar
 from pollama.engine.llama import Model
 from pollama.engine.sampling import Sampler, SamplingParams, TokenLogprob
 from pollama.engine.textstream import TextStream
@@ -59,6 +60,7 @@ class GenerationRequest:
     truncate: bool = True  # cut an overlong prompt to num_keep + most recent tokens
     logprobs: bool = False
     top_logprobs: int = 0
+    grammar: str | None = None  # GBNF constraining the output (Ollama's `format`)
 
 
 @dataclass
@@ -205,6 +207,8 @@ class Runner:
     def submit(self, request: GenerationRequest) -> Generation:
         """Queue a request; truncation errors are raised here, before anything is queued."""
         request.prompt = self._fit_prompt(request)
+        if request.grammar:
+            check_grammar(self.model, request.grammar)  # a bad grammar fails here, not in the loop
         gen = Generation(request, asyncio.get_running_loop())
         self._inbox.put(gen)
         return gen
@@ -344,7 +348,7 @@ class Runner:
         slot.gen = gen
         slot.prompt = prompt
         slot.prompt_pos = reuse
-        slot.sampler = Sampler(gen.request.sampling, self.model, self.config.num_ctx)
+        slot.sampler = Sampler(gen.request.sampling, self.model, self.config.num_ctx, gen.request.grammar)
         slot.sampler.accept_prompt(prompt)
         slot.stream = TextStream(gen.request.stop)
         slot.prompt_start = time.perf_counter_ns()

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 import llama_cpp as L
 import numpy as np
 
+from pollama.engine.grammar import Candidates, new_grammar_sampler
 from pollama.engine.llama import Model
+
+CANDIDATE_POOL = 64  # tokens checked one by one against a grammar before the full-vocabulary pass
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,20 @@ class TokenLogprob:
 
 
 class Sampler:
-    """Owned by the runner thread; one per active sequence."""
+    """Owned by the runner thread; one per active sequence.
 
-    def __init__(self, params: SamplingParams, model: Model, n_ctx: int):
+    With a grammar (Ollama's `format`), sampling follows llama.cpp's common_sampler: pick a
+    token without the grammar, check only that token against it, and run the (costly)
+    grammar over the whole vocabulary only when it was rejected.
+    """
+
+    def __init__(self, params: SamplingParams, model: Model, n_ctx: int, grammar: str | None = None):
         self.params = params
         self.n_vocab = model.n_vocab
         self._argmax_only = params.greedy and not params.penalties_active
         self._chain = None if self._argmax_only else self._build_chain(params, n_ctx)
+        self._grammar = new_grammar_sampler(model, grammar) if grammar else None
+        self._candidates = Candidates(self.n_vocab) if grammar else None
 
     def _build_chain(self, p: SamplingParams, n_ctx: int):
         chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
@@ -96,9 +106,49 @@ class Sampler:
                 L.llama_sampler_accept(self._chain, t)
 
     def sample(self, ctx, batch_index: int) -> int:
+        if self._grammar is not None:
+            return self._sample_constrained(self.logits(ctx, batch_index))
         if self._argmax_only:
             return int(self.logits(ctx, batch_index).argmax())
         return L.llama_sampler_sample(self._chain, ctx, batch_index)  # samples AND accepts
+
+    def _pick(self, logits: np.ndarray, ids: np.ndarray | None = None, grammar: bool = False) -> int:
+        """Sample from `logits` (restricted to `ids` if given) with the chain; greedy if none."""
+        cands = self._candidates
+        cands.load(logits, ids)
+        if grammar:
+            L.llama_sampler_apply(self._grammar, cands.pointer)
+        if self._chain is None:
+            size = cands.array.size
+            return int(cands.data["id"][int(cands.data["logit"][:size].argmax())])
+        L.llama_sampler_apply(self._chain, cands.pointer)
+        return cands.selected()
+
+    def _sample_constrained(self, logits: np.ndarray) -> int:
+        """Grammar-constrained sampling in three tiers, cheapest first.
+
+        1. Sample as if unconstrained and check that one token (~10 us).
+        2. Otherwise keep the grammar-allowed tokens among the best CANDIDATE_POOL by logit
+           and sample among them: exact for greedy, and for top_k <= CANDIDATE_POOL it only
+           differs from llama.cpp when fewer than top_k of the pool are allowed.
+        3. Otherwise run the grammar over the whole vocabulary (~70 ms on Gemma 3's 262k).
+        """
+        allows = self._candidates.allows
+        token = int(logits.argmax()) if self._chain is None else self._pick(logits)
+        if not allows(self._grammar, token):
+            pool = np.argpartition(-logits, CANDIDATE_POOL)[:CANDIDATE_POOL]
+            pool = pool[np.argsort(-logits[pool])]
+            if self._chain is None:
+                token = next((int(t) for t in pool if allows(self._grammar, int(t))), -1)
+            else:
+                allowed = np.array([t for t in pool if allows(self._grammar, int(t))], dtype=np.int32)
+                token = self._pick(logits, allowed) if len(allowed) else -1
+            if token < 0:
+                token = self._pick(logits, grammar=True)
+        if self._chain is not None:
+            L.llama_sampler_accept(self._chain, token)
+        L.llama_sampler_accept(self._grammar, token)
+        return token
 
     def logits(self, ctx, batch_index: int) -> np.ndarray:
         ptr = L.llama_get_logits_ith(ctx, batch_index)
@@ -123,3 +173,6 @@ class Sampler:
         if self._chain is not None:
             L.llama_sampler_free(self._chain)
             self._chain = None
+        if self._grammar is not None:
+            L.llama_sampler_free(self._grammar)
+            self._grammar = None

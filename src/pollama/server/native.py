@@ -16,7 +16,15 @@ from pollama.api.errors import APIError
 from pollama.api.inference import ChatRequest, GenerateRequest
 from pollama.api.options import DEFAULT_OPTIONS, Options
 from pollama.config import DurationError, keep_alive_seconds
-from pollama.engine import Chunk, ContextLengthExceeded, Done, GenerationRequest, SamplingParams
+from pollama.engine import (
+    Chunk,
+    ContextLengthExceeded,
+    Done,
+    GenerationRequest,
+    GrammarError,
+    SamplingParams,
+    grammar_for_format,
+)
 from pollama.names import InvalidName, ModelName
 from pollama.scheduler import Lease
 from pollama.server import prompts
@@ -86,10 +94,18 @@ def sampling_from(options: Options) -> SamplingParams:
     )
 
 
+def grammar_of(req: GenerateRequest | ChatRequest) -> str | None:
+    try:
+        return grammar_for_format(req.format)
+    except GrammarError as exc:
+        raise APIError(400, str(exc)) from exc
+
+
 def generation_request(
-    tokens: list[int], options: Options, req: GenerateRequest | ChatRequest
+    tokens: list[int], options: Options, req: GenerateRequest | ChatRequest, grammar: str | None
 ) -> GenerationRequest:
     return GenerationRequest(
+        grammar=grammar,
         prompt=tokens,
         sampling=sampling_from(options),
         num_predict=options.num_predict,
@@ -112,7 +128,7 @@ async def tokenize(lease: Lease, text: str, *, add_special: bool = True) -> list
 def submit(lease: Lease, request: GenerationRequest):
     try:
         return lease.engine.submit(request)
-    except ContextLengthExceeded as exc:
+    except (ContextLengthExceeded, GrammarError) as exc:
         lease.release()
         raise APIError(400, str(exc)) from exc
     except BaseException:
@@ -189,6 +205,7 @@ async def run_generate(
         return load_object(req.model, "unload", chat=False)
 
     options = DEFAULT_OPTIONS.merged(model.params).merged(req.options)
+    grammar = grammar_of(req)
     think = prompts.effective_think(req, caps)
     text = req.prompt if req.raw else prompts.render_generate(model, req, think)
     if req.debug_render_only:
@@ -206,7 +223,7 @@ async def run_generate(
     except BaseException:
         lease.release()
         raise
-    gen = submit(lease, generation_request(tokens, options, req))
+    gen = submit(lease, generation_request(tokens, options, req, grammar))
     tags = prompts.template_caps(model)
     split = ChatOutput(
         think_tags=(tags.think_open, tags.think_close) if think and tags.thinking and not req.raw else None,
@@ -296,6 +313,7 @@ async def run_chat(state: AppState, req: ChatRequest) -> dict[str, Any] | AsyncI
         return load_object(req.model, "unload", chat=True)
 
     options = DEFAULT_OPTIONS.merged(model.params).merged(req.options)
+    grammar = grammar_of(req)
     think = prompts.effective_think(req, caps)
     lease = await state.scheduler.acquire(model, options, keep_alive)
     if not req.messages:
@@ -324,7 +342,7 @@ async def run_chat(state: AppState, req: ChatRequest) -> dict[str, Any] | AsyncI
     except BaseException:
         lease.release()
         raise
-    gen = submit(lease, generation_request(tokens, options, req))
+    gen = submit(lease, generation_request(tokens, options, req, grammar))
     split = ChatOutput(
         think_tags=(tags.think_open, tags.think_close) if think and tags.thinking else None,
         prompt=text,
