@@ -295,8 +295,14 @@ def combine_chat(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return final
 
 
-async def run_chat(state: AppState, req: ChatRequest) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
-    """A chat request, up to its stream of native response objects (or one immediate object)."""
+async def run_chat(
+    state: AppState, req: ChatRequest, *, grammar: str | None = None
+) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+    """A chat request, up to its stream of native response objects (or one immediate object).
+
+    `grammar` (GBNF) replaces the one derived from `req.format`: the OpenAI layer uses it to
+    force a tool call for `tool_choice`.
+    """
     started = time.perf_counter_ns()
     keep_alive = parse_keep_alive(req.keep_alive, state.settings.keep_alive)
     model = lookup(state, req.model, empty_status=400)
@@ -313,7 +319,7 @@ async def run_chat(state: AppState, req: ChatRequest) -> dict[str, Any] | AsyncI
         return load_object(req.model, "unload", chat=True)
 
     options = DEFAULT_OPTIONS.merged(model.params).merged(req.options)
-    grammar = grammar_of(req)
+    grammar = grammar or grammar_of(req)
     think = prompts.effective_think(req, caps)
     lease = await state.scheduler.acquire(model, options, keep_alive)
     if not req.messages:
