@@ -11,6 +11,21 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 THINK_LEVELS = ("high", "medium", "low", "max")
+_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def check_base64(images: list[str] | None) -> list[str] | None:
+    """Images are base64 (standard alphabet, padded); Go's error names the first bad byte."""
+    for image in images or ():
+        data = image.encode("utf-8", "surrogatepass")
+        body = data.rstrip(b"=")
+        for i, byte in enumerate(body):
+            if byte not in _B64:
+                raise ValueError(f"illegal base64 data at input byte {i}")
+        padding = len(data) - len(body)
+        if padding > 2 or len(data) % 4:
+            raise ValueError(f"illegal base64 data at input byte {len(body) - (len(body) % 4)}")
+    return images
 
 
 class Wire(BaseModel):
@@ -49,6 +64,8 @@ class Message(Wire):
     @classmethod
     def _lower(cls, v: str) -> str:
         return v.lower()  # Ollama lower-cases roles on unmarshal
+
+    _check_images = field_validator("images")(classmethod(lambda cls, v: check_base64(v)))
 
     def wire(self) -> dict[str, Any]:
         """The message as the prompt renderer takes it (plain JSON-shaped dict)."""
@@ -92,6 +109,8 @@ class GenerateRequest(_Common):
     context: list[int] | None = None
     raw: bool = False
     images: list[str] | None = None
+
+    _check_images = field_validator("images")(classmethod(lambda cls, v: check_base64(v)))
 
 
 class ChatRequest(_Common):
