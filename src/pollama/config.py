@@ -72,10 +72,8 @@ def _bool(name: str) -> bool:
     raw = _var(name)
     if not raw:
         return False
-    lowered = raw.lower()
-    if lowered in ("0", "false", "f", "no", "off"):
-        return False
-    return True  # Ollama: anything that is set and does not parse as false counts as true
+    # Ollama: anything that is set and does not parse as false counts as true
+    return raw.lower() not in ("0", "false", "f", "no", "off")
 
 
 def _int(name: str, default: int) -> int:

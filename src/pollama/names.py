@@ -63,7 +63,7 @@ class ModelName:
         for kind in ("host", "namespace", "model", "tag"):
             if not _PART[kind].fullmatch(getattr(name, kind)):
                 raise InvalidName(text)
-        if len(pieces) >= 2 and not namespace or len(pieces) == 3 and not host:
+        if (len(pieces) >= 2 and not namespace) or (len(pieces) == 3 and not host):
             raise InvalidName(text)
         return name
 

@@ -26,7 +26,21 @@ def test_valid_names(text: str, display: str, full: str):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "../etc/passwd", "a/../../b", "..", "m:", "/m", "a/b/c/d", "ns.x/m", "m:ta/g", "-m", "m:.tag", "a b", "m\x00"],
+    [
+        "",
+        "../etc/passwd",
+        "a/../../b",
+        "..",
+        "m:",
+        "/m",
+        "a/b/c/d",
+        "ns.x/m",
+        "m:ta/g",
+        "-m",
+        "m:.tag",
+        "a b",
+        "m\x00",
+    ],
 )
 def test_invalid_names(text: str):
     with pytest.raises(InvalidName):

@@ -1,151 +1,280 @@
-"""`pollama` entry point: argument parsing and the verbs shared with `ollama`."""
+"""`pollama` entry point: the argument parser, the version line, and how errors are shown.
+
+Flags follow cobra's rules as ollama users know them: they may come before or after the
+positional arguments (`pollama run gemma3 "hi" --verbose`), boolean flags also take
+`--flag=false`, and `--think` alone means `--think=true` without eating the next word.
+Every failure prints `Error: ...` on stderr and exits with 1.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from pollama import __version__
 from pollama.cli.client import Client, ClientError, ServerUnreachable
-from pollama.cli.format import human_bytes, human_duration_until, human_since, table
 from pollama.config import settings
 
 
 def cmd_serve(_args: argparse.Namespace) -> int:
-    from pollama.server.serve import serve
+    import uvicorn
 
-    return serve()
+    from pollama.server.app import create_app
 
-
-def cmd_list(args: argparse.Namespace) -> int:
-    models = Client().get("/api/tags")["models"]
-    rows = [
-        [m["name"], m["digest"][:12], human_bytes(m["size"]), human_since(m["modified_at"])]
-        for m in models
-        if not args.prefix or m["name"].startswith(args.prefix)
-    ]
-    print(table(["NAME", "ID", "SIZE", "MODIFIED"], rows))
+    cfg = settings()
+    level = logging.DEBUG if cfg.debug else logging.INFO
+    logging.basicConfig(
+        level=level, format="time=%(asctime)s level=%(levelname)s source=%(name)s msg=%(message)s"
+    )
+    if cfg.debug < 2:
+        logging.getLogger("pollama.llama").setLevel(logging.INFO if cfg.debug else logging.WARNING)
+    uvicorn.run(
+        create_app(cfg),
+        host=cfg.host.host,
+        port=cfg.host.port,
+        log_level="debug" if cfg.debug else "warning",
+        access_log=bool(cfg.debug),
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
     return 0
 
 
-def cmd_ps(args: argparse.Namespace) -> int:
-    models = Client().get("/api/ps")["models"]
-    rows = []
-    for m in models:
-        if args.prefix and not m["name"].startswith(args.prefix):
-            continue
-        vram = m.get("size_vram", 0)
-        processor = "100% CPU" if not vram else ("100% GPU" if vram >= m["size"] else "mixed")
-        rows.append(
-            [
-                m["name"],
-                m["digest"][:12],
-                human_bytes(m["size"]),
-                processor,
-                str(m.get("context_length", "")),
-                human_duration_until(m.get("expires_at")),
-            ]
-        )
-    print(table(["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"], rows))
-    return 0
+class UsageFailure(Exception):
+    pass
 
 
-def cmd_stop(args: argparse.Namespace) -> int:
-    client = Client()
-    loaded = {m["name"] for m in client.get("/api/ps")["models"]}
-    wanted = args.model if ":" in args.model else f"{args.model}:latest"
-    if args.model not in loaded and wanted not in loaded:
-        print(f'Error: couldn\'t find model "{args.model}" to stop', file=sys.stderr)
-        return 1
-    client.post("/api/generate", {"model": args.model, "keep_alive": 0})
-    return 0
+class Parser(argparse.ArgumentParser):
+    """argparse that reports errors as cobra does (`Error: ...`, exit 1) instead of exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: -"):
+            message = "unknown flag: " + message.removeprefix("unrecognized arguments: ")
+        raise UsageFailure(f"{message}\nRun '{self.prog} --help' for usage.")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    prompt = " ".join(args.prompt)
-    if not sys.stdin.isatty():
-        piped = sys.stdin.read()
-        prompt = f"{piped} {prompt}".strip() if prompt else piped
-    elif not prompt:
-        print("Error: interactive mode needs a prompt for now: pollama run MODEL PROMPT", file=sys.stderr)
-        return 1
-    body: dict = {"model": args.model, "messages": [{"role": "user", "content": prompt}]}
-    if args.keepalive is not None:
-        body["keep_alive"] = args.keepalive
-    if args.format:
-        body["format"] = args.format
-    last: dict = {}
-    for chunk in Client().stream("/api/chat", body):
-        sys.stdout.write(chunk.get("message", {}).get("content", ""))
-        sys.stdout.flush()
-        last = chunk
-    sys.stdout.write("\n")
-    if args.verbose and last:
-        print_stats(last)
-    return 0
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """Import a verb's module only when it runs: `pollama list` should not load prompt_toolkit."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(args)
+
+    return run
 
 
-def print_stats(final: dict) -> None:
-    def rate(count: int, ns: int) -> str:
-        return f"{count / (ns / 1e9):.2f} tokens/s" if ns else "n/a"
-
-    lines = [
-        ("total duration", f"{final.get('total_duration', 0) / 1e9:.9g}s"),
-        ("load duration", f"{final.get('load_duration', 0) / 1e6:.4g}ms"),
-        ("prompt eval count", f"{final.get('prompt_eval_count', 0)} token(s)"),
-        ("prompt eval duration", f"{final.get('prompt_eval_duration', 0) / 1e6:.4g}ms"),
-        ("prompt eval rate", rate(final.get("prompt_eval_count", 0), final.get("prompt_eval_duration", 0))),
-        ("eval count", f"{final.get('eval_count', 0)} token(s)"),
-        ("eval duration", f"{final.get('eval_duration', 0) / 1e6:.4g}ms"),
-        ("eval rate", rate(final.get("eval_count", 0), final.get("eval_duration", 0))),
-    ]
-    for label, value in lines:
-        print(f"{label + ':':<22}{value}", file=sys.stderr)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pollama", description="Large language model runner (Ollama-compatible)")
+def build_parser() -> tuple[Parser, dict[str, Parser]]:
+    parser = Parser(prog="pollama", description="Large language model runner (Ollama-compatible)")
     parser.add_argument("-v", "--version", action="store_true", help="Show version information")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    verbs: dict[str, Parser] = {}
 
-    def verb(name: str, fn: Callable[[argparse.Namespace], int], help_text: str, aliases: Sequence[str] = ()):
-        p = sub.add_parser(name, help=help_text, aliases=list(aliases))
-        p.set_defaults(fn=fn)
+    def verb(
+        name: str,
+        fn: Callable[[argparse.Namespace], int],
+        help_text: str,
+        *,
+        usage_args: str = "",
+        aliases: Sequence[str] = (),
+    ) -> Parser:
+        p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
+        p.prog = f"pollama {name}"
+        p.set_defaults(fn=fn, command=name)
+        for n in (name, *aliases):
+            verbs[n] = p
         return p
 
     verb("serve", cmd_serve, "Start pollama", aliases=["start"])
-    p = verb("run", cmd_run, "Run a model")
-    p.add_argument("model")
-    p.add_argument("prompt", nargs="*")
+
+    p = verb("create", _lazy("pollama.cli.create", "cmd_create"), "Create a model")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("-f", "--file", help='Name of the Modelfile (default "Modelfile")')
+    p.add_argument("-q", "--quantize", help="Quantize model to this level (e.g. q4_K_M)")
+
+    p = verb("show", _lazy("pollama.cli.show", "cmd_show"), "Show information for a model")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--license", action="store_true", help="Show license of a model")
+    p.add_argument("--modelfile", action="store_true", help="Show Modelfile of a model")
+    p.add_argument("--parameters", action="store_true", help="Show parameters of a model")
+    p.add_argument("--template", action="store_true", help="Show template of a model")
+    p.add_argument("--system", action="store_true", help="Show system message of a model")
+    p.add_argument("-v", "--verbose", action="store_true", help="Show detailed model information")
+
+    p = verb("run", _lazy("pollama.cli.run", "cmd_run"), "Run a model")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("prompt", nargs="*", metavar="PROMPT")
     p.add_argument("--keepalive", help="Duration to keep a model loaded (e.g. 5m)")
     p.add_argument("--verbose", action="store_true", help="Show timings for response")
-    p.add_argument("--format", help='Response format (e.g. "json")')
-    p = verb("list", cmd_list, "List models", aliases=["ls"])
+    p.add_argument("--insecure", action="store_true", help="Use an insecure registry")
+    p.add_argument(
+        "--nowordwrap", action="store_true", help="Don't wrap words to the next line automatically"
+    )
+    p.add_argument("--format", help="Response format (e.g. json)")
+    p.add_argument(
+        "--think",
+        metavar="[=VALUE]",
+        help="Enable thinking mode: true/false or high/medium/low for supported models",
+    )
+    p.add_argument("--hidethinking", action="store_true", help="Hide thinking output (if provided)")
+    p.add_argument(
+        "--truncate",
+        action="store_true",
+        default=None,
+        help="For embedding models: truncate inputs exceeding context length (default: true). "
+        "Set --truncate=false to error instead",
+    )
+    p.add_argument("--no-truncate", dest="truncate", action="store_false", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--dimensions",
+        type=int,
+        default=0,
+        help="Truncate output embeddings to specified dimension (embedding models only)",
+    )
+
+    p = verb("stop", _lazy("pollama.cli.commands", "cmd_stop"), "Stop a running model")
+    p.add_argument("model", metavar="MODEL")
+
+    p = verb("pull", _lazy("pollama.cli.commands", "cmd_pull"), "Pull a model from a registry")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--insecure", action="store_true", help="Use an insecure registry")
+
+    p = verb("push", _lazy("pollama.cli.commands", "cmd_push"), "Push a model to a registry")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--insecure", action="store_true", help="Use an insecure registry")
+
+    p = verb("list", _lazy("pollama.cli.commands", "cmd_list"), "List models", aliases=["ls"])
     p.add_argument("prefix", nargs="?")
-    p = verb("ps", cmd_ps, "List running models")
+
+    p = verb("ps", _lazy("pollama.cli.commands", "cmd_ps"), "List running models")
     p.add_argument("prefix", nargs="?")
-    p = verb("stop", cmd_stop, "Stop a running model")
-    p.add_argument("model")
-    return parser
+
+    p = verb("cp", _lazy("pollama.cli.commands", "cmd_cp"), "Copy a model")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("destination", metavar="DESTINATION")
+
+    p = verb("rm", _lazy("pollama.cli.commands", "cmd_rm"), "Remove a model")
+    p.add_argument("models", nargs="+", metavar="MODEL")
+
+    return parser, verbs
+
+
+_BOOL_WORDS = {
+    "1": True,
+    "t": True,
+    "T": True,
+    "TRUE": True,
+    "true": True,
+    "True": True,
+    "0": False,
+    "f": False,
+    "F": False,
+    "FALSE": False,
+    "false": False,
+    "False": False,
+}
+
+
+def _cobra_flags(verb: Parser, argv: list[str]) -> list[str]:
+    """Rewrite cobra-only spellings into argparse ones: `--flag=bool` and a bare `--think`."""
+    bools = {
+        opt
+        for action in verb._actions
+        if isinstance(action, argparse._StoreTrueAction)
+        for opt in action.option_strings
+    }
+    out: list[str] = []
+    for i, token in enumerate(argv):
+        if token == "--":
+            return out + argv[i:]
+        name, eq, value = token.partition("=")
+        if token == "--think":
+            out.append("--think=true")
+        elif eq and name in bools:
+            if value not in _BOOL_WORDS:
+                raise UsageFailure(
+                    f'invalid argument "{value}" for "{name}" flag: strconv.ParseBool: parsing "{value}": invalid syntax'
+                )
+            if _BOOL_WORDS[value]:
+                out.append(name)
+            elif name == "--truncate":
+                out.append("--no-truncate")
+        else:
+            out.append(token)
+    return out
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, Parser]:
+    parser, verbs = build_parser()
+    position = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if position is None or argv[position] not in verbs:
+        if position is not None:
+            raise UsageFailure(f'unknown command "{argv[position]}" for "pollama"')
+        return parser.parse_args(argv), parser
+    head, name, rest = argv[:position], argv[position], argv[position + 1 :]
+    top = parser.parse_args(head)
+    verb = verbs[name]
+    args = verb.parse_intermixed_args(_cobra_flags(verb, rest))
+    args.version = top.version
+    return args, verb
+
+
+def print_version() -> int:
+    try:
+        server = Client().get("/api/version")
+        version = server.get("pollama_version") or server.get("version", "")
+    except (ServerUnreachable, ClientError):
+        print("Warning: could not connect to a running pollama instance")
+        version = ""
+    if version:
+        print(f"pollama version is {version}")
+    if version != __version__:
+        print(f"Warning: client version is {__version__}")
+    return 0
+
+
+def explain(exc: ClientError) -> str:
+    if exc.route_missing:
+        return (
+            f"the pollama server at {settings().host.client_url} does not support {exc.method} {exc.path} "
+            f"({exc}); it may be older than this client"
+        )
+    if exc.model_missing and "pollama pull" not in str(exc) and "pollama list" not in str(exc):
+        return f"{exc}\nTry 'pollama pull' to download it, or 'pollama list' to see the installed models."
+    return str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.version:
-        print(f"pollama version is {__version__}")
-        return 0
-    if not getattr(args, "fn", None):
-        parser.print_help()
-        return 0
+    from pollama.cli.show import UsageError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        args, _ = parse(argv)
+        if args.version:
+            return print_version()
+        if not getattr(args, "fn", None):
+            build_parser()[0].print_help()
+            return 0
+        if args.command not in ("serve", "start"):
+            Client().heartbeat()
         return args.fn(args)
-    except ServerUnreachable as exc:
-        print(f"Error: could not connect to pollama at {exc}. Is it running? Start it with: pollama serve", file=sys.stderr)
-        return 1
-    except ClientError as exc:
+    except (UsageFailure, UsageError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
-        return 1
+    except ServerUnreachable as exc:
+        print(
+            f"Error: pollama server not responding - could not connect to pollama server at {exc}, "
+            "run 'pollama serve' to start it",
+            file=sys.stderr,
+        )
+    except ClientError as exc:
+        print(f"Error: {explain(exc)}", file=sys.stderr)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"Error: {exc.strerror or exc}{where}", file=sys.stderr)
     except KeyboardInterrupt:
+        print(file=sys.stderr)
         return 130
+    return 1
