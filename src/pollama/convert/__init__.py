@@ -27,10 +27,15 @@ def supported_architectures() -> list[str]:
 
 
 def convert_safetensors(
-    src_dir: Path, out_path: Path, *, progress: Callable[[str], None] | None = None
+    src_dir: Path,
+    out_path: Path,
+    *,
+    progress: Callable[[str], None] | None = None,
+    source: str | None = None,
 ) -> None:
     """Convert the Hugging Face model in src_dir (config.json, *.safetensors, tokenizer files)
-    into one F16 GGUF file at out_path."""
+    into one F16 GGUF file at out_path. `source` (optional) is recorded as general.source.url,
+    so a later run can tell which input a GGUF was made from (the bundled models use it)."""
     src_dir = Path(src_dir)
     if not src_dir.is_dir():
         raise ConvertError(f"{src_dir} is not a directory")
@@ -45,7 +50,7 @@ def convert_safetensors(
         if arch in names:
             if progress:
                 progress("converting model")
-            fn(src_dir, cfg, Path(out_path), progress)
+            fn(src_dir, cfg, Path(out_path), progress, source)
             return
     raise ConvertError(
         f"unsupported architecture {arch!r} (supported: {', '.join(supported_architectures())})"

@@ -88,7 +88,9 @@ def _int(cfg: dict[str, Any], key: str) -> int:
     return value
 
 
-def convert(src: Path, cfg: dict[str, Any], out_path: Path, progress: Progress | None) -> None:
+def convert(
+    src: Path, cfg: dict[str, Any], out_path: Path, progress: Progress | None, source: str | None
+) -> None:
     if cfg.get("position_embedding_type", "absolute") != "absolute":
         raise ConvertError("only absolute position embeddings are supported for BERT models")
     if cfg.get("hidden_act", "gelu") not in ("gelu", "gelu_new"):
@@ -122,6 +124,8 @@ def convert(src: Path, cfg: dict[str, Any], out_path: Path, progress: Progress |
 
     w = gguf.GGUFWriter(None, "bert")
     w.add_name(cfg.get("_name_or_path", "") or src.name)
+    if source:
+        w.add_source_url(source)
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     w.add_context_length(_int(cfg, "max_position_embeddings"))
     w.add_embedding_length(hidden)

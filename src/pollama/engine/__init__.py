@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
+from pollama.engine.embedder import MAX_UBATCH, Embedder, Embeddings, is_embedding_model
 from pollama.engine.grammar import GrammarError, grammar_for_format
 from pollama.engine.llama import Model, ModelLoadError
 from pollama.engine.runner import (
@@ -32,6 +33,8 @@ __all__ = [
     "Chunk",
     "ContextLengthExceeded",
     "Done",
+    "Embedder",
+    "Embeddings",
     "EngineError",
     "Failed",
     "Generation",
@@ -94,6 +97,12 @@ def load_engine(
     model = Model(path, n_gpu_layers=num_gpu, use_mmap=use_mmap)
     try:
         num_ctx = max(4, min(num_ctx, model.n_ctx_train or num_ctx))
+        if is_embedding_model(model):
+            # One context batches every input of a request; an input may use all of num_ctx.
+            # (num_batch is not used: like Ollama, embedding models take their own batch size.)
+            batch = max(num_ctx, MAX_UBATCH)
+            config = RunnerConfig(num_ctx=num_ctx, num_parallel=1, num_batch=batch, num_threads=num_threads)
+            return Embedder(model, config), config
         parallel = choose_parallel(num_parallel, auto_parallel, model, num_ctx, mem_available)
         kv_need = model.kv_bytes_per_token() * num_ctx * parallel
         if model.size_bytes + kv_need > mem_available:

@@ -162,6 +162,9 @@ class Model:
     def is_eog(self, token: int) -> bool:
         return bool(L.llama_vocab_is_eog(self.vocab, token))
 
+    def is_control(self, token: int) -> bool:
+        return bool(L.llama_vocab_is_control(self.vocab, token))
+
     def token_text(self, token: int) -> str:
         """The token as written in the vocabulary, special tokens included (for logprobs)."""
         buf = ctypes.create_string_buffer(64)

@@ -12,7 +12,7 @@ from pollama import __version__
 from pollama.bundled import register_bundled
 from pollama.config import Settings
 from pollama.scheduler import Scheduler
-from pollama.server import errors, models, native
+from pollama.server import embed, errors, models, native
 from pollama.server.jsonbody import JSONBodyMiddleware
 from pollama.server.state import AppState
 from pollama.store import Store
@@ -39,4 +39,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(JSONBodyMiddleware)
     app.include_router(native.router)
     app.include_router(models.router)
+    app.include_router(embed.router)
     return app
