@@ -14,6 +14,8 @@ from pollama.config import Settings
 from pollama.scheduler import Scheduler
 from pollama.server import embed, errors, models, native
 from pollama.server.jsonbody import JSONBodyMiddleware
+from pollama.server.limits import BodyLimitMiddleware
+from pollama.server.security import SecurityMiddleware
 from pollama.server.state import AppState
 from pollama.store import Store
 
@@ -36,7 +38,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="pollama", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     errors.install(app)
+    # Outermost last: security decides who may talk at all, then bodies are bounded and checked.
     app.add_middleware(JSONBodyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityMiddleware, settings=settings)
     app.include_router(native.router)
     app.include_router(models.router)
     app.include_router(embed.router)

@@ -217,6 +217,10 @@ async def run_generate(
         return load_object(req.model, "load", chat=False)
     try:
         if req.context:
+            n_vocab = lease.engine.model.n_vocab
+            bad = next((t for t in req.context if not 0 <= t < n_vocab), None)
+            if bad is not None:
+                raise APIError(400, f"invalid token id in context: {bad}")
             tokens = list(req.context) + await tokenize(lease, text, add_special=False)
         else:
             tokens = await tokenize(lease, text)
