@@ -95,10 +95,13 @@ class Scheduler:
 
     # -- public -------------------------------------------------------------------------
 
+    def queue_depth(self) -> int:
+        """Requests accepted but not yet decoding: waiting for a load or for a slot."""
+        return self._waiting + sum(entry.engine.waiting for entry in self._loaded.values())
+
     def check_queue(self) -> None:
         """Raise 503 when the queue of not-yet-running requests is full."""
-        queued = self._waiting + sum(entry.engine.waiting for entry in self._loaded.values())
-        if queued >= self.settings.max_queue:
+        if self.queue_depth() >= self.settings.max_queue:
             raise server_busy()
 
     async def acquire(self, model: Any, options: Options, keep_alive: float | None) -> Lease:

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import logging
-
 from pollama.config import Settings, settings
 
 
 def serve(cfg: Settings | None = None) -> int:
     import uvicorn
 
+    from pollama.server import logs
     from pollama.server.app import create_app
 
     cfg = cfg or settings()
-    level = logging.DEBUG if cfg.debug else logging.INFO
-    logging.basicConfig(
-        level=level, format="time=%(asctime)s level=%(levelname)s source=%(name)s msg=%(message)s"
-    )
-    if cfg.debug < 2:  # llama.cpp's own log only at OLLAMA_DEBUG=2
-        logging.getLogger("pollama.llama").setLevel(logging.INFO if cfg.debug else logging.WARNING)
+    logs.setup(cfg.debug)
     uvicorn.run(
         create_app(cfg),
         host=cfg.host.host,
         port=cfg.host.port,
+        log_config=None,  # our logfmt handler on the root logger formats uvicorn's lines too
         log_level="debug" if cfg.debug else "warning",
-        access_log=bool(cfg.debug),
+        access_log=False,  # server/logs.py logs each request, with its id
         timeout_graceful_shutdown=10,
         server_header=False,
     )

@@ -23,6 +23,7 @@ from fastapi.responses import Response, StreamingResponse
 from pollama.api.errors import APIError
 from pollama.engine import Failed, Generation
 from pollama.scheduler import Lease
+from pollama.server import metrics
 
 NDJSON = "application/x-ndjson"
 
@@ -53,12 +54,17 @@ async def open_stream(lease: Lease, gen: Generation, shape: Shape) -> AsyncItera
     the first event raises StreamError from the iterator.
     """
     events = aiter(gen)
+    record = metrics.generation_recorder(lease.loaded.name, gen.submitted_ns)
     try:
         first = await anext(events)
     except BaseException:
         gen.cancel()
         lease.release()
+        if record:
+            record(None)
         raise
+    if record:
+        record(first)
     if isinstance(first, Failed):
         lease.release()
         raise APIError(500, first.message)
@@ -72,11 +78,15 @@ async def open_stream(lease: Lease, gen: Generation, shape: Shape) -> AsyncItera
                 for obj in shape(event):
                     yield obj
                 event = await anext(events)  # StopAsyncIteration after the final event
+                if record:
+                    record(event)
         except StopAsyncIteration:
             return
         finally:
             gen.cancel()
             lease.release()
+            if record:
+                record(None)
 
     return objects()
 
