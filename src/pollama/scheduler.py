@@ -236,6 +236,7 @@ class Scheduler:
                 kv_cache_type=self.settings.kv_cache_type,
                 projector_paths=list(model.projector_paths),
                 adapter_paths=list(model.adapter_paths),
+                shards=list(model.model_paths),
             )
 
         log.info(

@@ -1,97 +1,71 @@
-"""`pollama create NAME -f Modelfile [-q QUANT]`: local files become blobs, then POST /api/create.
+"""`pollama create NAME [-f Modelfile] [-q QUANT]`, as ollama's CLI does it.
 
-Like ollama's CLI, files named by FROM and ADAPTER are hashed here and uploaded to
-`/api/blobs/<digest>` (a HEAD first, so a blob the server already has is never sent
-again); the server then builds the model from digests, never from client paths, so a
-remote server works the same as a local one.
-
-The Modelfile goes to the server in the older text form (`modelfile`), with each local
-path replaced by `@sha256:<hex>` as ollama ≤0.5.4 did; the server parses it and reports
-errors with their line numbers.
+The Modelfile is parsed here (errors show their line), every local file it names — a GGUF,
+split GGUF shards (a glob or a folder of them), a safetensors folder, an adapter — is
+hashed and uploaded to `/api/blobs/<digest>` unless the server already has it (HEAD
+first), and the server gets the structured create request with digests, never client
+paths, so a remote server works like a local one.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
 import os
+import sys
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pollama.cli.client import Client
 from pollama.cli.progress import Progress
 from pollama.cli.show import UsageError
+from pollama.modelfile import Command, ModelfileError, parse, to_request
 from pollama.names import InvalidName, ModelName
 
 HASH_CHUNK = 4 << 20
 
 
-@dataclass
-class Reference:
-    """A FROM or ADAPTER argument: where it sits in the text, and what it says."""
-
-    instruction: str
-    value: str
-    start: int
-    end: int
-
-
-def decode(raw: bytes) -> str:
-    """Modelfiles may start with a UTF-8 or UTF-16 byte-order mark."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
-    return raw.decode("utf-8-sig")
-
-
-def _closing_quote(text: str, start: int, quote: str) -> int:
-    """Index just past the quote that ends an argument: one followed by whitespace or the end."""
-    pos = start
-    while True:
-        found = text.find(quote, pos)
-        if found < 0:
-            return len(text)  # unterminated: the server reports `unexpected EOF`
-        after = found + len(quote)
-        if after >= len(text) or text[after].isspace():
-            return after
-        pos = found + 1
-
-
-def references(text: str) -> list[Reference]:
-    """The FROM and ADAPTER arguments of a Modelfile, skipping comments and quoted blocks."""
-    refs: list[Reference] = []
-    pos = 0
-    while pos < len(text):
-        eol = text.find("\n", pos)
-        eol = len(text) if eol < 0 else eol
-        line = text[pos:eol]
-        stripped = line.lstrip()
-        if not stripped or stripped.startswith("#"):
-            pos = eol + 1
-            continue
-        word = stripped.split(None, 1)[0]
-        arg = pos + (len(line) - len(stripped)) + len(word)
-        while arg < eol and text[arg] in " \t":
-            arg += 1
-        if text.startswith('"""', arg):
-            end = _closing_quote(text, arg + 3, '"""')
-            value = text[arg + 3 : end - 3]
-        elif text.startswith('"', arg):
-            end = _closing_quote(text, arg + 1, '"')
-            value = text[arg + 1 : end - 1]
-        else:
-            end = eol
-            value = text[arg:eol].strip()
-        if word.lower() in ("from", "adapter"):
-            refs.append(Reference(word.lower(), value, arg, end))
-        nxt = text.find("\n", end)
-        pos = len(text) if nxt < 0 else nxt + 1
-    return refs
-
-
-def resolve(value: str, base: Path) -> Path:
+def expand(value: str, base: Path) -> Path:
+    """A FROM/ADAPTER argument as a path: absolute, `~`, or relative to the Modelfile."""
     path = Path(os.path.expanduser(value))
     return path if path.is_absolute() else base / path
+
+
+def model_files(folder: Path) -> list[Path]:
+    """The files of a model folder that a create needs (ollama's filesForModel)."""
+
+    def matches(*patterns: str) -> list[Path]:
+        return sorted({Path(p) for pattern in patterns for p in glob.glob(str(folder / pattern))})
+
+    weights = matches("model*.safetensors") and matches("model*.safetensors", "*/model*.safetensors")
+    weights = weights or matches("consolidated*.safetensors")
+    if not weights:
+        if matches("pytorch_model*.bin", "consolidated*.pth"):
+            raise UsageError(
+                f"{folder}: PyTorch checkpoints are not supported; use safetensors or GGUF files"
+            )
+        weights = matches("*.gguf")
+        if not weights:
+            raise UsageError(f"{folder}: no Modelfile or safetensors files found")
+        return weights
+    extra = matches("*.json", "*/*.json", "chat_template.jinja", "tokenizer.model", "*/tokenizer.model")
+    return weights + [p for p in extra if p not in weights]
+
+
+def local_files(value: str, base: Path) -> dict[str, Path] | None:
+    """{name sent to the server: local path} for a FROM/ADAPTER argument, or None when it
+    names no local file (for FROM: then it is a model name)."""
+    path = expand(value, base)
+    if glob.has_magic(value):
+        found = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+        return {p.name: p for p in found} or None
+    if path.is_dir():
+        return {p.relative_to(path).as_posix(): p for p in model_files(path)}
+    if path.is_file():
+        return {path.name: path}
+    return None
 
 
 def file_digest(path: Path, progress: Progress) -> str:
@@ -110,34 +84,44 @@ def file_digest(path: Path, progress: Progress) -> str:
 def upload(client: Client, path: Path, digest: str, progress: Progress) -> None:
     """Send the blob unless the server has it already."""
     if client.has_blob(digest):
-        progress.phase(f"using existing blob {digest}")
         return
     size = path.stat().st_size
-    label = f"copying file {digest.removeprefix('sha256:')[:12]}"
+    label = f"copying file {digest}"
     with path.open("rb") as f:
         client.upload_blob(digest, f, size, lambda n: progress.advance(label, label, size, n))
 
 
-def prepare(text: str, base: Path, client: Client, progress: Progress) -> str:
-    """Upload every local file the Modelfile names; return the text with `@digest` in their place."""
-    out, last = [], 0
-    for ref in references(text):
-        path = resolve(ref.value, base)
-        if not path.exists():
-            if ref.instruction == "from" and not ref.value.startswith((".", "/", "~")):
-                continue  # a model name
-            raise FileNotFoundError(2, "no such file or directory", str(path))
-        if path.is_dir():
-            raise UsageError(
-                f"{ref.instruction.upper()} {ref.value}: creating from a directory (safetensors) needs the "
-                "structured create request, which this client cannot build yet"
-            )
-        digest = file_digest(path, progress)
+def build_request(text: str | bytes, base: Path, client: Client, progress: Progress) -> dict[str, Any]:
+    """Parse the Modelfile, upload what it names, and return the create request body."""
+    try:
+        mf = parse(text)
+    except ModelfileError as e:
+        raise UsageError(str(e)) from None
+    paths: dict[str, Path] = {}
+
+    def resolve(cmd: Command, hashing: bool = True) -> dict[str, str] | None:
+        found = local_files(cmd.value, base)
+        if found is None:
+            if cmd.instruction == "from" and not ModelName.is_valid(cmd.value):
+                raise ModelfileError(f"FROM {cmd.value}: no such file, and not a model name", cmd.line)
+            return None
+        digests = {}
+        for name, path in found.items():
+            digests[name] = file_digest(path, progress) if hashing else ""
+            paths[digests[name]] = path
+        return digests
+
+    try:
+        to_request(mf, lambda cmd: resolve(cmd, hashing=False))  # report mistakes before hashing
+        paths.clear()
+        req, warnings = to_request(mf, resolve)
+    except ModelfileError as e:
+        raise UsageError(str(e)) from None
+    for warning in warnings:
+        print(warning)
+    for digest, path in paths.items():
         upload(client, path, digest, progress)
-        out.append(text[last : ref.start] + "@" + digest)
-        last = ref.end
-    out.append(text[last:])
-    return "".join(out)
+    return req
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -147,12 +131,12 @@ def cmd_create(args: argparse.Namespace) -> int:
         raise UsageError(f"invalid model name: {args.model}") from None
     if args.file:
         modelfile = Path(args.file).absolute()
-        if not modelfile.exists():
+        if not modelfile.is_file():
             raise UsageError("specified Modelfile wasn't found")
-        text = decode(modelfile.read_bytes())
-    elif Path("Modelfile").exists():
+        text: str | bytes = modelfile.read_bytes()
+    elif Path("Modelfile").is_file():
         modelfile = Path("Modelfile").absolute()
-        text = decode(modelfile.read_bytes())
+        text = modelfile.read_bytes()
     else:  # as ollama: no Modelfile means "the model files are in this folder"
         modelfile = Path("Modelfile").absolute()
         text = "FROM .\n"
@@ -160,10 +144,12 @@ def cmd_create(args: argparse.Namespace) -> int:
     client = Client()
     with Progress() as progress:
         progress.phase("gathering model components")
-        body: dict = {"model": args.model, "modelfile": prepare(text, modelfile.parent, client, progress)}
+        body = build_request(text, modelfile.parent, client, progress)
+        body["model"] = args.model
         if args.quantize:
             body["quantize"] = args.quantize
         with closing(client.stream("/api/create", body)) as stream:
             for obj in stream:
                 progress.update(obj, "creating")
+    sys.stdout.flush()
     return 0

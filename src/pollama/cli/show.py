@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from decimal import Decimal
 from typing import Any, TextIO
 
 from pollama.cli.client import Client
 from pollama.cli.format import human_number, table, width
+from pollama.modelfile.gofmt import go_g
 
 
 class UsageError(Exception):
     """A bad combination of flags or arguments (exit 1, like cobra)."""
-
-
-def go_g(value: float) -> str:
-    """Go's `%g` with the shortest precision: `262144`, `2.68098176e+08`, `1e-06`."""
-    if value == 0:
-        return "0"
-    if value != value or value in (float("inf"), float("-inf")):
-        return {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}[repr(value)]
-    sign, digits, exp = Decimal(repr(float(value))).normalize().as_tuple()
-    text = "".join(map(str, digits))
-    point = len(text) + int(exp) - 1  # decimal exponent of the first digit
-    minus = "-" if sign else ""
-    if point < -4 or point >= 6:  # Go uses %e there when the precision is "shortest"
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{minus}{mantissa}e{'+' if point >= 0 else '-'}{abs(point):02d}"
-    return f"{minus}{Decimal(repr(abs(float(value)))).normalize():f}"
 
 
 def go_value(value: Any, json_numbers: bool = False) -> str:

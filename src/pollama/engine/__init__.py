@@ -88,13 +88,14 @@ def load_engine(
     kv_cache_type: str = "",
     projector_paths: list[Path] | None = None,
     adapter_paths: list[Path] | None = None,
+    shards: list[Path] | None = None,
 ) -> tuple[LoadedEngine, RunnerConfig]:
     """Load the model file and build the runner for it (blocking; call from a worker thread)."""
     if adapter_paths:
         raise ModelLoadError("LoRA adapters are not supported yet")
     if projector_paths:
         raise ModelLoadError("vision projectors are not supported yet")
-    model = Model(path, n_gpu_layers=num_gpu, use_mmap=use_mmap)
+    model = Model(path, n_gpu_layers=num_gpu, use_mmap=use_mmap, shards=shards)
     try:
         num_ctx = max(4, min(num_ctx, model.n_ctx_train or num_ctx))
         if is_embedding_model(model):

@@ -32,6 +32,8 @@ _GGML_TO_LOGGING = {
 }
 _llama_log = logging.getLogger("pollama.llama")
 _last_level = logging.DEBUG
+# Callables that see every llama.cpp log line, whatever the log level (quantize progress).
+_listeners: list = []
 
 
 @L.llama_log_callback
@@ -40,6 +42,11 @@ def _forward_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
     global _last_level
     py_level = _last_level if level == 5 else _GGML_TO_LOGGING.get(level, logging.DEBUG)
     _last_level = py_level
+    for listener in list(_listeners):
+        try:
+            listener(text.decode("utf-8", "replace"))
+        except Exception:  # never let Python errors unwind into C
+            _llama_log.exception("log listener failed")
     if _llama_log.isEnabledFor(py_level):
         _llama_log.log(py_level, "%s", text.decode("utf-8", "replace").rstrip("\n"))
 
@@ -55,6 +62,16 @@ def init_backend() -> None:
         _backend_ready = True
 
 
+def add_log_listener(fn) -> None:
+    init_backend()
+    _listeners.append(fn)
+
+
+def remove_log_listener(fn) -> None:
+    if fn in _listeners:
+        _listeners.remove(fn)
+
+
 class ModelLoadError(RuntimeError):
     pass
 
@@ -63,16 +80,29 @@ class Model:
     """One loaded GGUF: weights plus vocabulary."""
 
     def __init__(
-        self, path: Path, *, n_gpu_layers: int = -1, use_mmap: bool = True, vocab_only: bool = False
+        self,
+        path: Path,
+        *,
+        n_gpu_layers: int = -1,
+        use_mmap: bool = True,
+        vocab_only: bool = False,
+        shards: list[Path] | None = None,
     ):
+        """`shards`: every file of a split GGUF in order (path being the first), for stores
+        whose blob names do not follow llama.cpp's `-00001-of-0000N` naming."""
         init_backend()
-        if not path.is_file():
-            raise ModelLoadError(f"model file not found: {path}")
+        for p in shards or [path]:
+            if not p.is_file():
+                raise ModelLoadError(f"model file not found: {p}")
         params = L.llama_model_default_params()
         params.n_gpu_layers = n_gpu_layers if n_gpu_layers >= 0 else 999
         params.load_mode = L.LLAMA_LOAD_MODE_MMAP if use_mmap else L.LLAMA_LOAD_MODE_NONE
         params.vocab_only = vocab_only
-        ptr = L.llama_model_load_from_file(str(path).encode(), params)
+        if shards and len(shards) > 1:
+            paths = (ctypes.c_char_p * len(shards))(*[str(p).encode() for p in shards])
+            ptr = L.llama_model_load_from_splits(paths, len(shards), params)
+        else:
+            ptr = L.llama_model_load_from_file(str(path).encode(), params)
         if not ptr:
             raise ModelLoadError(f"unable to load model: {path.name} (not a valid GGUF file, or unsupported)")
         self.ptr = ptr

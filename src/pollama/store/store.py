@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import threading
 import time
 from collections import Counter
@@ -93,6 +94,11 @@ class Store:
         candidates = list(self.blobs.iterdir()) + list(self.manifests.rglob(f"{TEMP_PREFIX}*"))
         for path in candidates:
             name = path.name
+            if name.startswith(TEMP_PREFIX) and path.is_dir():  # a create's staging folder
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime < cutoff:
+                        shutil.rmtree(path)
+                continue
             if is_digest(name) or "-partial" in name or not path.is_file():
                 continue
             if not (name.startswith(TEMP_PREFIX) or name.startswith("sha256-")):
@@ -424,6 +430,10 @@ class Store:
                     self.blob_path(digest).unlink()
                     removed += 1
             return removed
+
+    def discard(self, digests: Iterable[str]) -> int:
+        """Remove blobs a failed create wrote, unless a manifest or another create uses them."""
+        return self._remove_unreferenced("sha256:" + digest_hex(d) for d in digests)
 
     def prune(self, min_age: float = 0.0) -> int:
         """Remove blobs that no manifest names and no create has pinned, if older than min_age s."""
