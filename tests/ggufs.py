@@ -2,7 +2,8 @@
 
 `tiny_llama` is a complete llama-architecture model (SentencePiece vocabulary with byte
 fallback, two blocks, random weights) that llama.cpp loads, quantizes and generates with
-— nonsense text, but real tokens. Dimensions are multiples of 256 so k-quants apply.
+— nonsense text, but real tokens; greedy decoding never picks EOS, so a generation always
+yields tokens. Dimensions are multiples of 256 so k-quants apply.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def tiny_llama(
             continue
         norm = tname.endswith("norm.weight")
         data = np.ones(shape, dtype=np.float32) if norm else rng.normal(0, 0.02, shape).astype(np.float32)
+        if tname == "token_embd.weight":
+            data[2] = 0  # EOS: its (tied) logit is 0, never the largest, so greedy output never ends early
         w.add_tensor(tname, data.astype(np.float32 if norm else dtype))
     w.write_header_to_file()
     w.write_kv_data_to_file()

@@ -50,7 +50,15 @@ def model_files(folder: Path) -> list[Path]:
         if not weights:
             raise UsageError(f"{folder}: no Modelfile or safetensors files found")
         return weights
-    extra = matches("*.json", "*/*.json", "chat_template.jinja", "tokenizer.model", "*/tokenizer.model")
+    extra = matches(
+        "*.json",
+        "*/*.json",
+        "chat_template.jinja",
+        "tokenizer.model",
+        "*/tokenizer.model",
+        "vocab.txt",
+        "merges.txt",
+    )
     return weights + [p for p in extra if p not in weights]
 
 

@@ -77,6 +77,13 @@ async def post_blob(digest: str, request: Request) -> Response:
     store = app_state(request).store
     path = store.blob_path(digest)
     if await asyncio.to_thread(path.is_file):
+        # Read the body anyway: answering before it is consumed makes the server close the
+        # connection under a client still sending, which clients report as a failed upload.
+        try:
+            async for _ in request.stream():
+                pass
+        except ClientDisconnect:
+            pass
         return Response(status_code=200)
     try:
         await store.write_blob_async(request.stream(), expected_digest=digest)
