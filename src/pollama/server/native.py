@@ -190,6 +190,9 @@ async def run_generate(
     started = time.perf_counter_ns()
     keep_alive = parse_keep_alive(req.keep_alive, state.settings.keep_alive)
     model = lookup(state, req.model)
+    if not req.prompt and keep_alive == 0:  # before the capability checks, as in Ollama: any model unloads
+        await state.scheduler.unload(model)
+        return load_object(req.model, "unload", chat=False)
     if req.raw and (req.template or req.system or req.context):
         raise APIError(400, "raw mode does not support template, system, or context")
     check_common(req, model)
@@ -200,9 +203,6 @@ async def run_generate(
         raise errors.does_not_support(str(model.name), "insert")
     if req.images and "vision" not in caps:
         raise errors.does_not_support(str(model.name), "vision")
-    if not req.prompt and keep_alive == 0:
-        await state.scheduler.unload(model)
-        return load_object(req.model, "unload", chat=False)
 
     options = DEFAULT_OPTIONS.merged(model.params).merged(req.options)
     grammar = grammar_of(req)
