@@ -49,7 +49,7 @@ class CreateRequest(Wire):
 
     @property
     def licenses(self) -> list[str]:
-        if self.license is None:
+        if not self.license:  # None, "" (Ollama skips an empty string) or []
             return []
         return [self.license] if isinstance(self.license, str) else list(self.license)
 

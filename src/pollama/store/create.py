@@ -31,7 +31,7 @@ from pollama.names import InvalidName, ModelName
 from pollama.store import gojson
 from pollama.store.blobs import Blob
 from pollama.store.config import describe_gguf, new_config
-from pollama.store.digest import blob_filename, canonical, digest_hex, is_digest
+from pollama.store.digest import blob_filename, canonical, is_digest
 from pollama.store.gguf_meta import GGUF_MAGIC, GGUFError, GGUFInfo, read_gguf
 from pollama.store.manifest import (
     MEDIA_ADAPTER,
@@ -141,10 +141,10 @@ def _plan(store: Store, req: CreateRequest, created: list[str]) -> Plan:
             config[key] = getattr(req, key)
     if requires:
         config["requires"] = requires
-    if quantize:
-        for layer in layers:
-            if layer.media_type == MEDIA_MODEL and source_type(infos[layer.digest]) not in QUANTIZE_SOURCES:
-                raise bad("quantization is only supported for F16, BF16 and F32 models")
+    models = [x for x in layers if x.media_type == MEDIA_MODEL]
+    if quantize and models and source_type(infos[models[0].digest]) not in QUANTIZE_SOURCES:
+        # the first shard decides: later shards of a split model carry no general.file_type
+        raise bad("quantization is only supported for F16, BF16 and F32 models")
 
     params = None
     if new_params:
@@ -681,4 +681,4 @@ def _unpin(store: Store, job: _Build) -> None:
         store.unpin(digest)
 
 
-__all__ = ["Cancelled", "Plan", "build", "check_file_name", "digest_hex", "plan", "source_type"]
+__all__ = ["Cancelled", "Plan", "build", "check_file_name", "plan", "source_type"]
