@@ -116,6 +116,8 @@ class Scheduler:
         self._waiting += 1
         try:
             while True:
+                if self._closing:
+                    raise APIError(503, "server is shutting down")
                 entry = self._loaded.get(model.model_path)
                 if entry is not None and not entry.unloading and entry.signature == signature:
                     return self._lease(entry, keep_alive, 0)
@@ -153,6 +155,11 @@ class Scheduler:
         """Loaded runners, latest expiry first (as /api/ps sorts them)."""
         far = datetime.max.replace(tzinfo=UTC)
         return sorted(self._loaded.values(), key=lambda e: e.expires_at or far, reverse=True)
+
+    async def begin_shutdown(self) -> None:
+        """Refuse new work; requests waiting for a runner wake up and get a 503."""
+        self._closing = True
+        await self._notify()
 
     async def shutdown(self) -> None:
         self._closing = True

@@ -72,9 +72,16 @@ def lookup(state: AppState, text: str, *, empty_status: int = 404) -> Any:
 
 
 def check_common(req: GenerateRequest | ChatRequest, model: Any) -> None:
+    caps = model.capabilities
+    if model.model_path is not None and "completion" not in caps and "embedding" not in caps:
+        # The GGUF header could not be read (Ollama then says "does not support generate")
+        raise APIError(
+            500,
+            f"failed to load model {model.name.display}: the model file is not a valid GGUF file "
+            "(corrupt or truncated?)",
+        )
     if not 0 <= req.top_logprobs <= 20:
         raise APIError(400, "top_logprobs must be between 0 and 20")
-    caps = model.capabilities
     if req.think and "thinking" not in caps:
         raise errors.does_not_support(req.model, "thinking", quoted=True)
 

@@ -7,11 +7,15 @@ client that goes away cancels the generation, which frees its slot at the next s
 `open_stream` turns engine events into response objects (through a `shape` function);
 the sinks below write them as NDJSON or as one JSON object. The OpenAI routes reuse
 `open_stream` with their own sinks (SSE).
+
+On shutdown `abort_streams` ends every open generation with "server is shutting down":
+an error line in a stream that has started, a 503 for one still waiting for its first token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +32,32 @@ from pollama.server import metrics
 NDJSON = "application/x-ndjson"
 
 Shape = Callable[[Any], Iterable[dict[str, Any]]]
+
+
+SHUTTING_DOWN = "server is shutting down"
+
+
+class ShuttingDown(Failed):
+    """Injected by abort_streams: the server is stopping, not the generation failing."""
+
+
+_live: weakref.WeakSet[Generation] = weakref.WeakSet()  # generations a client is waiting on
+_closing = False
+
+
+def abort_streams() -> int:
+    """End every open generation now (graceful shutdown); later ones end as soon as they open."""
+    global _closing
+    _closing = True
+    live = list(_live)
+    for gen in live:
+        _abort(gen)
+    return len(live)
+
+
+def _abort(gen: Generation) -> None:
+    gen.cancel()  # frees the slot at the runner's next step
+    gen.events.put_nowait(ShuttingDown(SHUTTING_DOWN))
 
 
 class StreamError(Exception):
@@ -55,9 +85,13 @@ async def open_stream(lease: Lease, gen: Generation, shape: Shape) -> AsyncItera
     """
     events = aiter(gen)
     record = metrics.generation_recorder(lease.loaded.name, gen.submitted_ns)
+    _live.add(gen)
+    if _closing:
+        _abort(gen)
     try:
         first = await anext(events)
     except BaseException:
+        _live.discard(gen)
         gen.cancel()
         lease.release()
         if record:
@@ -66,8 +100,9 @@ async def open_stream(lease: Lease, gen: Generation, shape: Shape) -> AsyncItera
     if record:
         record(first)
     if isinstance(first, Failed):
+        _live.discard(gen)
         lease.release()
-        raise APIError(500, first.message)
+        raise APIError(503 if isinstance(first, ShuttingDown) else 500, first.message)
 
     async def objects() -> AsyncIterator[dict[str, Any]]:
         try:
@@ -83,6 +118,7 @@ async def open_stream(lease: Lease, gen: Generation, shape: Shape) -> AsyncItera
         except StopAsyncIteration:
             return
         finally:
+            _live.discard(gen)
             gen.cancel()
             lease.release()
             if record:
@@ -119,7 +155,13 @@ async def collect(request: Request, objects: AsyncIterator[dict[str, Any]]) -> l
     try:
         return [obj async for obj in objects]
     except StreamError as exc:
-        raise APIError(500, exc.message) from exc
+        raise APIError(503 if exc.message == SHUTTING_DOWN else 500, exc.message) from exc
+    except asyncio.CancelledError:
+        # Cancelled by the watcher: the client is gone. Answer Ollama's 499 (to nobody)
+        # rather than letting the cancellation escape as a server error with a traceback.
+        if watcher.done() and not watcher.cancelled() and consumer.uncancel() == 0:
+            raise APIError(499, "request canceled") from None
+        raise
     finally:
         watcher.cancel()
         await objects.aclose()
