@@ -28,7 +28,7 @@ from tests.conftest import MODEL
 EMBED_MODEL = "all-minilm"
 CLIENTS = int(os.environ.get("POLLAMA_LOAD_CLIENTS", "12"))
 REQUESTS = int(os.environ.get("POLLAMA_LOAD_REQUESTS", "36"))
-MAX_QUEUE = 4
+MAX_QUEUE = int(os.environ.get("POLLAMA_LOAD_QUEUE", "4"))
 BUSY = {"error": "server busy, please try again.  maximum pending requests exceeded"}
 # Prompts whose first 4 greedy tokens lead by > 0.5 logprob, raw and as chat (not near-ties)
 PROMPTS = ["The capital of France is", "Monday, Tuesday, Wednesday,", "The quick brown fox", "1, 2, 3, 4,"]
