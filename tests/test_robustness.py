@@ -5,7 +5,7 @@ for every operation in the server's /openapi.json and sends them to the shared r
 with the real model. Every answer must be a non-5xx response within the timeout, with an
 `{"error": "..."}` body when it is a 4xx; afterwards the server still generates. The
 budget is bounded: POLLAMA_FUZZ_EXAMPLES examples per operation and mode (default 10) and
-POLLAMA_FUZZ_SECONDS in all (default 45); `make soak` raises both.
+POLLAMA_FUZZ_SECONDS in all (default 30); `make soak` raises both.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tests.serverproc import ServerProcess
 
 EMBED_MODEL = "all-minilm"
 FUZZ_EXAMPLES = int(os.environ.get("POLLAMA_FUZZ_EXAMPLES", "10"))
-FUZZ_SECONDS = float(os.environ.get("POLLAMA_FUZZ_SECONDS", "45"))
+FUZZ_SECONDS = float(os.environ.get("POLLAMA_FUZZ_SECONDS", "30"))
 # Options that would reload the runner with another context shape: a fuzz run that keeps
 # reloading measures loading, not the API. They are fuzzed by the cases with unknown models.
 RELOADING_OPTIONS = ("num_ctx", "num_batch", "num_thread", "num_gpu", "main_gpu", "use_mmap")
