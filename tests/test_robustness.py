@@ -97,6 +97,10 @@ def test_fuzz_the_api_from_its_openapi_schema(server: ServerProcess, record_prop
     for op in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             fuzz(op, mode)
+    # leave the shared server as other tests expect it: no embedding model loaded
+    httpx.post(
+        server.url("/api/embed"), json={"model": EMBED_MODEL, "input": [], "keep_alive": 0}, timeout=120
+    )
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
     print(f"fuzz: {sum(statuses.values())} requests over {len(operations)} operations ({summary})")
     record_property("fuzz_statuses", summary)
