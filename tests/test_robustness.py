@@ -31,6 +31,9 @@ FUZZ_EXAMPLES = int(os.environ.get("POLLAMA_FUZZ_EXAMPLES", "10"))
 FUZZ_SECONDS = float(os.environ.get("POLLAMA_FUZZ_SECONDS", "30"))
 # Options that would reload the runner with another context shape: a fuzz run that keeps
 # reloading measures loading, not the API. They are fuzzed by the cases with unknown models.
+# Operations whose valid cases are half the time aimed at the installed models. Never the
+# ones that change the store (delete, copy, create): the shared server must keep its models.
+AIMED = ("/api/generate", "/api/chat", "/api/embed", "/api/embeddings", "/api/show")
 RELOADING_OPTIONS = ("num_ctx", "num_batch", "num_thread", "num_gpu", "main_gpu", "use_mmap")
 
 
@@ -70,7 +73,7 @@ def test_fuzz_the_api_from_its_openapi_schema(server: ServerProcess, record_prop
         def run(case, real: bool) -> None:
             if time.monotonic() > deadline:
                 return
-            if real and mode == GenerationMode.POSITIVE and isinstance(case.body, dict):
+            if real and mode == GenerationMode.POSITIVE and isinstance(case.body, dict) and op.path in AIMED:
                 _aim_at_real_model(op.path, case.body)
             try:
                 r = case.call(base_url=server.base_url, timeout=60)
@@ -81,7 +84,11 @@ def test_fuzz_the_api_from_its_openapi_schema(server: ServerProcess, record_prop
             where = f"{op.method.upper()} {op.path} {case.body!r:.300} -> {r.status_code} {r.text:.300}"
             if r.status_code >= 500:
                 failures.append(where)
-            elif r.status_code >= 400 and r.text not in ("404 page not found", "405 method not allowed"):
+            elif (
+                r.status_code >= 400
+                and op.method.upper() != "HEAD"  # no body by definition
+                and r.text not in ("404 page not found", "405 method not allowed")
+            ):
                 try:
                     error = json.loads(r.text)["error"]
                 except (ValueError, KeyError, TypeError):
