@@ -101,3 +101,15 @@ def test_replacing_a_model_keeps_blobs_another_model_uses(store: Store, tmp_path
     b = store.resolve(ModelName.parse("b"))
     assert b is not None and b.system == "one"  # "one" is still b's, so replacing a kept it
     assert all(store.has_blob(x.digest) for x in b.manifest.all_layers())
+
+
+def test_a_manifest_that_cannot_be_written_leaves_no_config_blob(store: Store, tmp_path: Path) -> None:
+    d = upload(store, tiny_llama(tmp_path / "m.gguf", dtype=np.float16))
+    blocker = store.manifests / "registry.ollama.ai" / "library" / "m"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the model's folder should be")
+    before = state(store)
+    job = plan(store, request(model="m", files={"m.gguf": d}, system="s"))
+    with pytest.raises(OSError):
+        build(store, job, lambda obj: None)
+    assert state(store) == before  # the config blob written just before the manifest is gone too

@@ -14,6 +14,7 @@ that no manifest uses is removed again.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -522,6 +523,9 @@ class _Build:
             self.emit({"status": self.statuses.get(layer.digest, f"using existing layer {layer.digest}")})
         self.check()
         self.emit({"status": "writing manifest"})
+        config_digest = "sha256:" + hashlib.sha256(gojson.dumps(config, newline=True)).hexdigest()
+        if not store.has_blob(config_digest):
+            self.created.append(config_digest)  # write_manifest writes it; gone again if that fails
         store.write_manifest(plan.name, config, layers)
 
     def config_fields(self, layers: list[Layer]) -> dict[str, Any]:
@@ -653,8 +657,6 @@ class _Build:
 
 
 def _hash_file(path: Path) -> str:
-    import hashlib
-
     sha = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
