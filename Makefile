@@ -56,10 +56,11 @@ lint: install-test
 	$(BIN)/ruff format --check src tests bench
 
 # The long variants of the robustness tests (tens of minutes): 64 clients x 1000 requests,
-# a fuzz run of 200 examples per operation and mode for up to 10 minutes, the shutdown tests.
+# a fuzz run of 200 examples per operation and mode for up to 10 minutes, more kill points,
+# the shutdown tests.
 soak: install-test
-	POLLAMA_LOAD_CLIENTS=64 POLLAMA_LOAD_REQUESTS=1000 POLLAMA_LOAD_QUEUE=16 POLLAMA_FUZZ_EXAMPLES=200 POLLAMA_FUZZ_SECONDS=600 \
-		$(BIN)/python -m pytest -s --timeout 3600 tests/test_load.py tests/test_robustness.py tests/test_shutdown.py
+	POLLAMA_SOAK=1 POLLAMA_LOAD_CLIENTS=64 POLLAMA_LOAD_REQUESTS=1000 POLLAMA_LOAD_QUEUE=16 POLLAMA_FUZZ_EXAMPLES=200 POLLAMA_FUZZ_SECONDS=600 \
+		$(BIN)/python -m pytest -s --timeout 3600 tests/test_load.py tests/test_robustness.py tests/test_shutdown.py tests/test_crash.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -6,6 +6,7 @@ origins); API keys, OLLAMA_ORIGINS and a small body limit on one server of their
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 from pathlib import Path
@@ -285,6 +286,12 @@ def test_body_limit(keyed: ServerProcess):
         head = s.recv(4096).decode()
     assert head.startswith("HTTP/1.1 413")
     assert httpx.get(keyed.url("/api/tags"), headers=_auth(KEYS[0])).status_code == 200
+    # blob uploads are streamed to disk, so the JSON limit does not apply to them
+    blob = bytes(range(256)) * 256  # 64 KiB, 16 x the limit
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    r = httpx.post(keyed.url(f"/api/blobs/{digest}"), headers=_auth(KEYS[0]), content=blob)
+    assert r.status_code == 201
+    assert httpx.head(keyed.url(f"/api/blobs/{digest}"), headers=_auth(KEYS[0])).status_code == 200
 
 
 def test_keys_never_reach_the_log(keyed: ServerProcess):
