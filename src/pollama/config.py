@@ -150,6 +150,7 @@ class Settings:
     num_threads: int  # pollama: threads for llama.cpp (Ollama's num_thread option overrides per model)
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # pollama: optional bearer keys
     max_body_bytes: int = 64 * 1024 * 1024  # pollama: JSON body limit (blob uploads are streamed)
+    registry_stall_timeout: float = 30.0  # pollama: a pull's part with no data this long is retried
 
     @property
     def home(self) -> Path:
@@ -210,6 +211,21 @@ def _load_timeout() -> float:
     return FOREVER if seconds <= 0 else seconds
 
 
+def _seconds(name: str, default: float) -> float:
+    """A positive duration: seconds (`2.5`) or a Go duration (`1m30s`); anything else is the default."""
+    raw = _var(name)
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            seconds = parse_go_duration(raw)
+        except DurationError:
+            return default
+    return seconds if seconds > 0 else default
+
+
 def from_env() -> Settings:
     models = _var("OLLAMA_MODELS")
     return Settings(
@@ -230,6 +246,7 @@ def from_env() -> Settings:
         num_threads=max(0, _int("POLLAMA_NUM_THREADS", 0)) or (os.cpu_count() or 1),
         api_keys=_api_keys(),
         max_body_bytes=max(1024, _int("POLLAMA_MAX_BODY_BYTES", 64 * 1024 * 1024)),
+        registry_stall_timeout=_seconds("POLLAMA_REGISTRY_STALL_TIMEOUT", 30.0),
     )
 
 

@@ -28,9 +28,11 @@ def serve(cfg: Settings | None = None) -> int:
 
     from pollama.server import logs, streaming
     from pollama.server.app import create_app
+    from pollama.store.registry import ensure_keypair
 
     cfg = cfg or settings()
     logs.setup(cfg.debug)
+    ensure_keypair(cfg.home)  # the registry auth key, created on first start as `ollama serve` does
     app = create_app(cfg)
 
     class Server(uvicorn.Server):
