@@ -369,6 +369,11 @@ def test_pull_and_push_errors(lab: Lab, clean_proxy: FaultProxy) -> None:
     assert statuses(pushed)[:2] == ["retrieving manifest", "couldn't retrieve manifest"]
     assert pushed[-1]["error"].endswith("test/not-there/v1: no such file or directory")
 
+    nowhere = str(lab.make_model("127.0.0.1:1/test/tiny-nowhere:v1", 64 * 1024, seed=17))
+    pushed = lab.post("/api/push", {"model": nowhere, "insecure": True})
+    assert pushed[-1]["error"].startswith("cannot reach the registry 127.0.0.1:1 (http://127.0.0.1:1): ")
+    lab.forget(nowhere)
+
     # the CLI shows the server's message and fails
     env = {**os.environ, "OLLAMA_HOST": url("").removeprefix("http://")}
     cli = subprocess.run(

@@ -55,8 +55,9 @@ class Retryable(RegistryError):
     """A failure worth another try: a dropped connection, a timeout, a 5xx or 429."""
 
 
-class Unreachable(RegistryError):
-    """Nothing answers at the registry's address (DNS, refused, connect timeout)."""
+class Unreachable(Retryable):
+    """Nothing answers at the registry's address (DNS, refused, connect timeout). Worth a retry
+    only when the registry answered before (see Registry.reached)."""
 
 
 def _reason(exc: BaseException) -> str:
@@ -77,6 +78,7 @@ class Registry:
         self.base = f"{scheme}://{name.host}"
         self._token = token
         self._auth_lock = asyncio.Lock()
+        self.reached = False  # it answered at least once: a later connection failure is a blip
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
             headers={"User-Agent": USER_AGENT},
@@ -85,7 +87,9 @@ class Registry:
 
     def clone(self) -> Registry:
         """Another client for the same registry and token (a shared download outlives its first puller)."""
-        return Registry(self.name, self.insecure, self.home, self._token)
+        other = Registry(self.name, self.insecure, self.home, self._token)
+        other.reached = self.reached
+        return other
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -134,6 +138,7 @@ class Registry:
                 raise self.unreachable(exc) from exc
             except httpx.TransportError as exc:
                 raise Retryable(f"{method} {url}: {_reason(exc)}") from exc
+            self.reached = True
             try:
                 status = response.status_code
                 if status == 401 and attempt == 1:

@@ -32,10 +32,10 @@ from typing import Any
 import httpx
 
 from pollama.store import Store
-from pollama.store.atomic import TEMP_PREFIX
+from pollama.store.atomic import temp_path
 from pollama.store.digest import digest_hex
 from pollama.store.manifest import Layer
-from pollama.store.registry.client import NotFound, Registry, RegistryError, Retryable
+from pollama.store.registry.client import NotFound, Registry, RegistryError, Retryable, Unreachable
 
 log = logging.getLogger("pollama.registry")
 
@@ -126,10 +126,9 @@ class BlobDownload:
 
     def _save(self, part: Part) -> None:
         """Write a part's state (temp file and rename: a crash leaves the old or the new state)."""
-        path = self._part_path(part.n)
-        tmp = path.with_name(f"{TEMP_PREFIX}{path.name}")
+        tmp = temp_path(self.data.parent)  # a crash leaves it to the store's stale-temp cleanup
         tmp.write_bytes(part.to_json())
-        os.replace(tmp, path)
+        os.replace(tmp, self._part_path(part.n))
 
     def _remove_partial(self) -> None:
         for path in [self.data, *self._part_files()]:
@@ -191,6 +190,8 @@ class BlobDownload:
             try:
                 await self._fetch(part, fd)
             except Retryable as exc:
+                if isinstance(exc, Unreachable) and not self.registry.reached:
+                    raise
                 short = self.layer.digest[7:19]
                 if part.completed > before:
                     failures = 0  # it moved: resume at once

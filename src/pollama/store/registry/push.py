@@ -22,7 +22,7 @@ from urllib.parse import urljoin
 from pollama.names import InvalidName, ModelName
 from pollama.store import Store
 from pollama.store.manifest import Layer, Manifest
-from pollama.store.registry.client import NotFound, Registry, RegistryError, Retryable
+from pollama.store.registry.client import NotFound, Registry, RegistryError, Retryable, Unreachable
 from pollama.store.registry.download import MAX_RETRIES, follow, part_sizes
 from pollama.store.registry.pull import insecure_protocol
 
@@ -44,6 +44,8 @@ class BlobUpload:
                 await self._attempt()
                 return
             except Retryable as exc:
+                if isinstance(exc, Unreachable) and not self.registry.reached:
+                    raise  # it never answered: say so now rather than after a minute of retries
                 failures += 1
                 if failures >= MAX_RETRIES:
                     raise RegistryError(f"max retries exceeded: {exc}") from exc
