@@ -81,10 +81,10 @@ def test_fuzz_the_api_from_its_openapi_schema(server: ServerProcess, record_prop
             try:
                 r = case.call(base_url=server.base_url, timeout=60)
             except Exception as exc:  # a timeout (hang) or a reset (crash)
-                failures.append(f"{op.method.upper()} {op.path} {case.body!r:.300}: {exc!r}")
+                failures.append(f"{op.method.upper()} {op.path} {case.body!r:.2000}: {exc!r}")
                 return
             statuses[r.status_code] += 1
-            where = f"{op.method.upper()} {op.path} {case.body!r:.300} -> {r.status_code} {r.text:.300}"
+            where = f"{op.method.upper()} {op.path} {case.body!r:.2000} -> {r.status_code} {r.text:.300}"
             if r.status_code >= 500:
                 failures.append(where)
             elif (

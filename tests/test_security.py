@@ -415,6 +415,13 @@ HOSTILE = [
         'time: invalid duration "forever"',
     ),
     (
+        "keep_alive-empty",
+        "/api/chat",
+        {"keep_alive": ""},
+        400,
+        'time: invalid duration ""',
+    ),  # the fuzz found it
+    (
         "template-nesting",
         "/api/generate",
         {"template": "{{" + "(" * 3000 + "1" + ")" * 3000 + "}}"},

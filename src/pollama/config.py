@@ -33,7 +33,7 @@ def parse_go_duration(text: str) -> float:
     """
     original = text
     sign = 1.0
-    if text[:1] in "+-":
+    if text[:1] in ("+", "-"):  # ("" in "+-" would be True)
         sign = -1.0 if text[0] == "-" else 1.0
         text = text[1:]
     if text == "0":
