@@ -498,3 +498,40 @@ def test_server_and_store_intact_after_hostile_input(server: ServerProcess, http
         "/api/generate", json={"model": MODEL, "prompt": "Hi", "stream": False, "options": {"num_predict": 3}}
     )
     assert r.status_code == 200 and r.json()["done"] is True
+
+
+# -- a model whose GGUF chat template attacks the jinja sandbox ----------------------------------
+
+HOSTILE_CHAT_TEMPLATES = [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ cycler.__init__.__globals__.os.system('touch /tmp/pwned') }}",
+    "{{ 'a' * 100000000 }}",
+    "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+    "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+]
+
+
+def test_hostile_gguf_chat_templates_are_contained(server: ServerProcess, http: httpx.Client, tmp_path: Path):
+    from tests.ggufs import tiny_llama
+
+    for i, template in enumerate(HOSTILE_CHAT_TEMPLATES):
+        data = tiny_llama(tmp_path / f"evil{i}.gguf", chat_template=template, seed=i).read_bytes()
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        assert http.post(f"/api/blobs/{digest}", content=data).status_code in (200, 201)
+        name = f"evil-template-{i}"
+        r = http.post("/api/create", json={"model": name, "files": {"evil.gguf": digest}, "stream": False})
+        assert r.json() == {"status": "success"}, r.text
+        try:
+            r = http.post(
+                "/api/chat",
+                json={"model": name, "messages": [{"role": "user", "content": "hi"}], "stream": False},
+            )
+            assert r.status_code == 400, (template, r.text)
+            assert r.json()["error"].startswith("template error: "), r.text
+        finally:
+            http.request("DELETE", "/api/delete", json={"model": name})
+    assert not Path("/tmp/pwned").exists()
+    r = http.post(
+        "/api/generate", json={"model": MODEL, "prompt": "Hi", "stream": False, "options": {"num_predict": 2}}
+    )
+    assert r.status_code == 200
