@@ -12,7 +12,7 @@ from pollama import __version__
 from pollama.bundled import register_bundled
 from pollama.config import Settings
 from pollama.scheduler import Scheduler
-from pollama.server import embed, errors, metrics, models, native, registry
+from pollama.server import embed, errors, metrics, models, native, openai, registry
 from pollama.server.jsonbody import JSONBodyMiddleware
 from pollama.server.limits import BodyLimitMiddleware
 from pollama.server.logs import RequestLogMiddleware
@@ -54,4 +54,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(embed.router)
     app.include_router(metrics.router)
     app.include_router(registry.router)
+    app.include_router(openai.router)
     return app
