@@ -40,3 +40,16 @@ def install_variant(
 
 def template(name: str) -> str:
     return (TEMPLATES / name).read_text()
+
+
+def unload_all(base_url: str) -> None:
+    """Unload every model a test module loaded into the shared server, so later modules see
+    the /api/ps they expect (keep_alive 0: embedding models through /api/embed)."""
+    import httpx
+
+    with httpx.Client(base_url=base_url, timeout=120) as http:
+        for m in http.get("/api/ps").json()["models"]:
+            if m["details"].get("family") == "bert":
+                http.post("/api/embed", json={"model": m["name"], "keep_alive": 0})
+            else:
+                http.post("/api/generate", json={"model": m["name"], "keep_alive": 0})

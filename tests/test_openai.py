@@ -13,9 +13,16 @@ import openai
 import pytest
 
 from tests.conftest import MODEL
+from tests.modelstore import unload_all
 
 EMBED = "all-minilm"
 USER = [{"role": "user", "content": "Write one short sentence about the sea."}]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _unload_after(server):
+    yield
+    unload_all(server.base_url)
 
 
 @pytest.fixture

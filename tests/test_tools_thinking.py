@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from tests.conftest import MODEL
-from tests.modelstore import install_variant, template
+from tests.modelstore import install_variant, template, unload_all
 
 TOOLS_MODEL = "qwen3-tools:latest"
 FIM_MODEL = "qwen25-fim:latest"
@@ -47,6 +47,12 @@ TIME = {
 ASK = [{"role": "user", "content": "What is the weather in Tokyo?"}]
 COPY = "Copy this line: <think>two plus two</think>4\n" * 3
 THINK_OPTIONS = {"temperature": 0, "num_predict": 40, "stop": ["\n"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _unload_after(server):
+    yield
+    unload_all(server.base_url)
 
 
 @pytest.fixture(scope="module")

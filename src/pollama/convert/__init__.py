@@ -1,7 +1,8 @@
 """safetensors (Hugging Face layout) to GGUF, with the `gguf` package and numpy only (no torch).
 
 Supported families: BERT encoders (sentence-transformers embedding models such as
-all-MiniLM-L6-v2). The architecture is read from config.json's `architectures`.
+all-MiniLM-L6-v2), Llama (and Mistral) and Gemma 3 text models. The architecture is read
+from config.json's `architectures`.
 
     convert_safetensors(src_dir, out_path, progress=print)
 
@@ -13,13 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pollama.convert import bert
+from pollama.convert import bert, decoder
 from pollama.convert.errors import ConvertError
 from pollama.convert.vocab import load_json
 
 __all__ = ["ConvertError", "convert_safetensors", "supported_architectures"]
 
-_FAMILIES = [(bert.ARCHITECTURES, bert.convert)]
+_FAMILIES = [
+    (bert.ARCHITECTURES, bert.convert),
+    (decoder.LLAMA, decoder.convert),
+    (decoder.GEMMA3, decoder.convert),
+]
 
 
 def supported_architectures() -> list[str]:

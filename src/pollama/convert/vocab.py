@@ -164,3 +164,134 @@ def _bert_normalizer(tok_json: dict[str, Any] | None, config: dict[str, Any]) ->
         lowercase = bool(config.get("do_lower_case", False))
         strip = config.get("strip_accents")
     return lowercase, bool(lowercase if strip is None else strip)
+
+
+# -- SentencePiece (Llama 2, Gemma) --------------------------------------------------------
+
+
+def spm_vocab(src: Path, n_vocab: int | None) -> Vocab:
+    """llama.cpp's `llama` (SentencePiece BPE) vocabulary from tokenizer.model, with the
+    added-token overrides and padding llama.cpp's converter applies."""
+    from pollama.convert import spm
+
+    model = spm.read_spm(src / "tokenizer.model")
+    if model.model_type != spm.BPE:
+        raise ConvertError(
+            "tokenizer.model: only BPE SentencePiece models are supported (this one is unigram)"
+        )
+    tokens, scores, types = list(model.pieces), list(model.scores), list(model.types)
+    tok_json = load_json(src / "tokenizer.json")
+    config = load_json(src / "tokenizer_config.json") or {}
+    added = _added_tokens(tok_json)
+    extra = load_json(src / "added_tokens.json") or {}
+    for content, idx in extra.items():
+        if isinstance(idx, int):
+            added.setdefault(idx, {"id": idx, "content": content, "special": False})
+    for idx in sorted(i for i in added if i >= len(tokens)):
+        if idx != len(tokens):
+            raise ConvertError("added token ids are not contiguous with the SentencePiece vocabulary")
+        entry = added[idx]
+        tokens.append(entry["content"])
+        scores.append(-1000.0)
+        types.append(gguf.TokenType.CONTROL if entry.get("special") else gguf.TokenType.USER_DEFINED)
+    for key, entry in (config.get("added_tokens_decoder") or {}).items():
+        idx = int(key)
+        if idx >= len(tokens) or not isinstance(entry, dict) or "content" not in entry:
+            continue
+        if entry.get("special"):
+            tokens[idx], types[idx] = entry["content"], gguf.TokenType.CONTROL
+        else:
+            tokens[idx], types[idx] = entry["content"].replace("\u2581", " "), gguf.TokenType.USER_DEFINED
+        scores[idx] = -1000.0
+    while n_vocab is not None and len(tokens) < n_vocab:
+        tokens.append(f"[PAD{len(tokens)}]")
+        scores.append(-1000.0)
+        types.append(gguf.TokenType.UNUSED)
+    special = gguf.SpecialVocab(src, n_vocab=len(tokens))
+    for kind, idx in (
+        ("bos", model.bos_id),
+        ("eos", model.eos_id),
+        ("unk", model.unk_id),
+        ("pad", model.pad_id),
+    ):
+        if kind not in special.special_token_ids and 0 <= idx < len(tokens):
+            special.special_token_ids[kind] = idx
+    return Vocab(
+        model="llama",
+        pre="default",
+        tokens=tokens,
+        types=[int(t) for t in types],
+        scores=scores,
+        special=special,
+        flags={"tokenizer.ggml.add_space_prefix": model.add_dummy_prefix},
+    )
+
+
+# -- byte-level BPE (Llama 3, GPT-2 style) ---------------------------------------------------
+
+# tokenizer.json pre-tokenizer regexes -> the llama.cpp pre-tokenizer that implements them.
+_PRE_REGEX = {
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "llama-bpe",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+": "qwen2",
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+": "gpt-2",
+}  # fmt: skip
+
+
+def _pre_tokenizer(tok_json: dict[str, Any]) -> str:
+    pre = tok_json.get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
+    regexes = [
+        s["pattern"].get("Regex")
+        for s in steps
+        if s.get("type") == "Split" and isinstance(s.get("pattern"), dict)
+    ]
+    byte_level = [s for s in steps if s.get("type") == "ByteLevel"]
+    if not byte_level:
+        raise ConvertError("tokenizer.json: only byte-level BPE tokenizers are supported")
+    if regexes:
+        if len(regexes) == 1 and regexes[0] in _PRE_REGEX:
+            return _PRE_REGEX[regexes[0]]
+        raise ConvertError(
+            "tokenizer.json: unsupported pre-tokenizer regex (llama.cpp has no matching pre-tokenizer)"
+        )
+    if byte_level[0].get("use_regex", True):
+        return "gpt-2"
+    raise ConvertError("tokenizer.json: unsupported pre-tokenizer")
+
+
+def bpe_vocab(src: Path, n_vocab: int | None) -> Vocab:
+    tok_json = load_json(src / "tokenizer.json")
+    if not isinstance(tok_json, dict):
+        raise ConvertError("no tokenizer found (tokenizer.model or tokenizer.json)")
+    model = tok_json.get("model") or {}
+    if model.get("type") != "BPE" or not isinstance(model.get("vocab"), dict):
+        raise ConvertError("tokenizer.json: expected a BPE tokenizer")
+    pre = _pre_tokenizer(tok_json)
+    added = _added_tokens(tok_json)
+    vocab = dict(model["vocab"])
+    for idx, entry in added.items():
+        vocab.setdefault(entry["content"], idx)
+    tokens = _ordered(vocab, "tokenizer.json")
+    types = []
+    for i in range(len(tokens)):
+        if i in added:
+            types.append(gguf.TokenType.CONTROL if added[i].get("special") else gguf.TokenType.USER_DEFINED)
+        else:
+            types.append(gguf.TokenType.NORMAL)
+    while n_vocab is not None and len(tokens) < n_vocab:
+        tokens.append(f"[PAD{len(tokens)}]")
+        types.append(gguf.TokenType.UNUSED)
+    special = gguf.SpecialVocab(src, load_merges=True, n_vocab=len(tokens))
+    if not special.merges:
+        raise ConvertError("tokenizer.json: the BPE tokenizer has no merges")
+    merges, special.merges = special.merges, []
+    return Vocab(
+        model="gpt2", pre=pre, tokens=tokens, types=[int(t) for t in types], merges=merges, special=special
+    )
+
+
+def decoder_vocab(src: Path, n_vocab: int | None) -> Vocab:
+    """SentencePiece when there is a tokenizer.model, otherwise byte-level BPE (tokenizer.json)."""
+    if (src / "tokenizer.model").is_file():
+        return spm_vocab(src, n_vocab)
+    return bpe_vocab(src, n_vocab)
