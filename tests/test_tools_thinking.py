@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from tests.conftest import MODEL
-from tests.modelstore import install_variant, template, unload_all
+from tests.modelstore import template, unload_all
 
 TOOLS_MODEL = "qwen3-tools:latest"
 FIM_MODEL = "qwen25-fim:latest"
@@ -57,8 +57,13 @@ def _unload_after(server):
 
 @pytest.fixture(scope="module")
 def variants(server) -> None:
-    install_variant(server.models, TOOLS_MODEL, template("qwen3.gotmpl"), params={"stop": ["<|im_end|>"]})
-    install_variant(server.models, FIM_MODEL, template("qwen2.5.gotmpl"), params={"stop": ["<|im_end|>"]})
+    """The bundled weights under real tools/thinking/insert templates, made with /api/create."""
+    with httpx.Client(base_url=server.base_url, timeout=300) as http:
+        for name, tmpl in ((TOOLS_MODEL, "qwen3.gotmpl"), (FIM_MODEL, "qwen2.5.gotmpl")):
+            body = {"model": name, "from": MODEL, "template": template(tmpl),
+                    "parameters": {"stop": ["<|im_end|>"]}, "stream": False}  # fmt: skip
+            r = http.post("/api/create", json=body)
+            assert (r.status_code, r.json()) == (200, {"status": "success"})
 
 
 @pytest.fixture
