@@ -51,6 +51,17 @@ serve: install
 test: install-test
 	$(BIN)/python -m pytest
 
+# Side-by-side benchmark (issue 5; bench/NOTES.md): BENCH_QUICK=1 for a short run. Builds
+# llama-server and llama-batched-bench from the wheel's own llama.cpp sources once (cached
+# under bench/.build/); writes bench/results/latest.{md,json,png}. Not part of `make test`.
+$(VENV)/.installed-bench: $(VENV)/.installed bench/requirements.txt
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	@touch $@
+
+bench: $(VENV)/.installed-bench
+	bench/build-llama.sh >/dev/null
+	$(BIN)/python bench/run.py
+
 lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
