@@ -266,6 +266,7 @@ def _plot(s: Summary, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(len(s.tokens), 2, figsize=(11, 4 * len(s.tokens)), squeeze=False)
     for row, n in enumerate(s.tokens):
@@ -277,10 +278,12 @@ def _plot(s: Summary, path: Path) -> None:
         xs = [k for k in s.clients if (k, n) in s.ceiling]
         if xs:
             agg.plot(xs, [s.ceiling[(k, n)] for k in xs], "k--", label="ceiling (batched-bench)")
-        agg.set(title=f"aggregate tok/s, {n}-token completions", xlabel="concurrent clients", xscale="log")
-        ttft.set(title=f"TTFT p50 (ms), {n}-token completions", xlabel="concurrent clients", xscale="log")
+        agg.set(title=f"aggregate tok/s, {n}-token completions", xlabel="concurrent clients")
+        ttft.set(title=f"TTFT p50 (ms, log), {n}-token completions", xlabel="concurrent clients")
         ttft.set_yscale("log")
         for ax in (agg, ttft):
+            ax.set_xscale("log", base=2)
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xticks(s.clients, [str(k) for k in s.clients])
             ax.grid(True, alpha=0.3)
         agg.legend(fontsize=8)

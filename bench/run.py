@@ -11,7 +11,8 @@ contender alike; ratios are taken within a repeat, then the median across repeat
 
 Environment:
   BENCH_QUICK=1          1 and 4 clients, 64 tokens, one request each, one repeat (for iterating)
-  BENCH_CONTENDERS=a,b   a subset of: pollama-api, pollama-v1, llama-server, llama-cpp-python, ceiling
+  BENCH_CONTENDERS=a,b   a subset of: pollama-api, pollama-v1, llama-server, llama-cpp-python, ceiling,
+                         and the opt-in pollama-passive (pollama with OMP_WAIT_POLICY=passive)
   BENCH_REPEAT=N         repeats of the whole sweep (default 2; quick 1)
   BENCH_REQUESTS=N       requests per client per load point (default 2; quick 1)
   BENCH_CLIENTS=1,2,4    client counts;  BENCH_TOKENS=64,256  output lengths
@@ -59,6 +60,8 @@ from report import write_report
 
 RESULTS = HERE / "results"
 ALL = ("pollama-api", "pollama-v1", "llama-server", "llama-cpp-python", "ceiling")
+# Opt-in: a second pollama with OMP_WAIT_POLICY=passive (see NOTES.md, "OpenMP spin-waiting").
+OPTIONAL = ("pollama-passive",)
 
 
 def env_list(name: str, default: str) -> list[int]:
@@ -254,6 +257,13 @@ def main() -> int:
                 contenders.append(Contender("pollama /v1/completions", pol, "openai", MODEL_NAME))
             else:
                 notes.append("pollama /v1/completions is not on this branch yet: that contender is skipped")
+        if "pollama-passive" in chosen:
+            passive = pollama_server(python, models)
+            passive.name = "pollama-passive"
+            passive.env["OMP_WAIT_POLICY"] = "passive"
+            passive.start(log_dir)
+            servers.append(passive)
+            contenders.append(Contender("pollama passive /api/generate", passive, "ollama", MODEL_NAME))
         if "llama-server" in chosen and bin_dir:
             srv = llama_server(bin_dir, model)
             srv.start(log_dir)
