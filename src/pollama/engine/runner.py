@@ -90,12 +90,19 @@ Event = Chunk | Done | Failed
 
 
 class Generation:
-    """The caller's handle: iterate it for events; cancel() frees the slot at the next step."""
+    """The caller's handle: iterate it for events; cancel() frees the slot at the next step.
+
+    Events arrive in the event loop's thread (see `_deliver`). The channel is a deque plus
+    at most one waiting future: cheaper per token than an asyncio.Queue behind an async
+    generator, and this runs once per streamed token.
+    """
 
     def __init__(self, request: GenerationRequest, loop: asyncio.AbstractEventLoop):
         self.request = request
         self.loop = loop
-        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self._events: deque[Event] = deque()
+        self._waiter: asyncio.Future | None = None
+        self._ended = False  # the final event (Done/Failed) has been handed out
         self.cancelled = False
         self.finished = False
         self.submitted_ns = time.perf_counter_ns()
@@ -103,15 +110,29 @@ class Generation:
     def cancel(self) -> None:
         self.cancelled = True
 
-    def __aiter__(self):
-        return self._iterate()
+    def push(self, event: Event) -> None:
+        """Hand the iterator an event (event-loop thread only)."""
+        self._events.append(event)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
-    async def _iterate(self):
-        while True:
-            event = await self.events.get()
-            yield event
-            if not isinstance(event, Chunk):
-                return
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._ended:
+            raise StopAsyncIteration
+        while not self._events:
+            self._waiter = self.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        event = self._events.popleft()
+        if not isinstance(event, Chunk):
+            self._ended = True
+        return event
 
 
 class _Slot:
@@ -519,4 +540,4 @@ class Runner:
 
 def _deliver(items: list[tuple[Generation, Event]]) -> None:
     for gen, event in items:
-        gen.events.put_nowait(event)
+        gen.push(event)
