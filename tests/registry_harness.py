@@ -280,6 +280,7 @@ class FaultProxy:
             log_level="critical",  # a dropped connection is on purpose
             lifespan="off",
             interface="asgi3",
+            http="h11",  # a forward proxy needs the absolute-form target in scope["path"]; httptools strips it
             proxy_headers=False,
             server_header=False,
             date_header=False,
