@@ -78,25 +78,36 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
         fn: Callable[[argparse.Namespace], int],
         help_text: str,
         *,
-        usage_args: str = "",
+        args: str = "",
+        arity: tuple[int, int | None] = (0, 0),
         aliases: Sequence[str] = (),
     ) -> Parser:
+        """A subcommand taking `arity` positional words, checked as cobra checks them."""
         p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
         p.prog = f"pollama {name}"
-        p.set_defaults(fn=fn, command=name)
+        p.usage = f"pollama {name} {args + ' ' if args else ''}[flags]"
+        p.set_defaults(fn=fn, command=name, arity=arity)
+        if arity != (0, 0):
+            p.add_argument("words", nargs="*", help=argparse.SUPPRESS)
         for n in (name, *aliases):
             verbs[n] = p
         return p
 
     verb("serve", cmd_serve, "Start pollama", aliases=["start"])
 
-    p = verb("create", _lazy("pollama.cli.create", "cmd_create"), "Create a model")
-    p.add_argument("model", metavar="MODEL")
+    p = verb(
+        "create", _lazy("pollama.cli.create", "cmd_create"), "Create a model", args="MODEL", arity=(1, 1)
+    )
     p.add_argument("-f", "--file", help='Name of the Modelfile (default "Modelfile")')
     p.add_argument("-q", "--quantize", help="Quantize model to this level (e.g. q4_K_M)")
 
-    p = verb("show", _lazy("pollama.cli.show", "cmd_show"), "Show information for a model")
-    p.add_argument("model", metavar="MODEL")
+    p = verb(
+        "show",
+        _lazy("pollama.cli.show", "cmd_show"),
+        "Show information for a model",
+        args="MODEL",
+        arity=(1, 1),
+    )
     p.add_argument("--license", action="store_true", help="Show license of a model")
     p.add_argument("--modelfile", action="store_true", help="Show Modelfile of a model")
     p.add_argument("--parameters", action="store_true", help="Show parameters of a model")
@@ -104,9 +115,9 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     p.add_argument("--system", action="store_true", help="Show system message of a model")
     p.add_argument("-v", "--verbose", action="store_true", help="Show detailed model information")
 
-    p = verb("run", _lazy("pollama.cli.run", "cmd_run"), "Run a model")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("prompt", nargs="*", metavar="PROMPT")
+    p = verb(
+        "run", _lazy("pollama.cli.run", "cmd_run"), "Run a model", args="MODEL [PROMPT]", arity=(1, None)
+    )
     p.add_argument("--keepalive", help="Duration to keep a model loaded (e.g. 5m)")
     p.add_argument("--verbose", action="store_true", help="Show timings for response")
     p.add_argument("--insecure", action="store_true", help="Use an insecure registry")
@@ -135,29 +146,47 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
         help="Truncate output embeddings to specified dimension (embedding models only)",
     )
 
-    p = verb("stop", _lazy("pollama.cli.commands", "cmd_stop"), "Stop a running model")
-    p.add_argument("model", metavar="MODEL")
+    p = verb(
+        "stop", _lazy("pollama.cli.commands", "cmd_stop"), "Stop a running model", args="MODEL", arity=(1, 1)
+    )
 
-    p = verb("pull", _lazy("pollama.cli.commands", "cmd_pull"), "Pull a model from a registry")
-    p.add_argument("model", metavar="MODEL")
+    p = verb(
+        "pull",
+        _lazy("pollama.cli.commands", "cmd_pull"),
+        "Pull a model from a registry",
+        args="MODEL",
+        arity=(1, 1),
+    )
     p.add_argument("--insecure", action="store_true", help="Use an insecure registry")
 
-    p = verb("push", _lazy("pollama.cli.commands", "cmd_push"), "Push a model to a registry")
-    p.add_argument("model", metavar="MODEL")
+    p = verb(
+        "push",
+        _lazy("pollama.cli.commands", "cmd_push"),
+        "Push a model to a registry",
+        args="MODEL",
+        arity=(1, 1),
+    )
     p.add_argument("--insecure", action="store_true", help="Use an insecure registry")
 
-    p = verb("list", _lazy("pollama.cli.commands", "cmd_list"), "List models", aliases=["ls"])
-    p.add_argument("prefix", nargs="?")
-
-    p = verb("ps", _lazy("pollama.cli.commands", "cmd_ps"), "List running models")
-    p.add_argument("prefix", nargs="?")
-
-    p = verb("cp", _lazy("pollama.cli.commands", "cmd_cp"), "Copy a model")
-    p.add_argument("source", metavar="SOURCE")
-    p.add_argument("destination", metavar="DESTINATION")
-
-    p = verb("rm", _lazy("pollama.cli.commands", "cmd_rm"), "Remove a model")
-    p.add_argument("models", nargs="+", metavar="MODEL")
+    verb(
+        "list",
+        _lazy("pollama.cli.commands", "cmd_list"),
+        "List models",
+        args="[PREFIX]",
+        arity=(0, 1),
+        aliases=["ls"],
+    )
+    verb("ps", _lazy("pollama.cli.commands", "cmd_ps"), "List running models", args="[PREFIX]", arity=(0, 1))
+    verb(
+        "cp", _lazy("pollama.cli.commands", "cmd_cp"), "Copy a model", args="SOURCE DESTINATION", arity=(2, 2)
+    )
+    verb(
+        "rm",
+        _lazy("pollama.cli.commands", "cmd_rm"),
+        "Remove a model",
+        args="MODEL [MODEL...]",
+        arity=(1, None),
+    )
 
     return parser, verbs
 
@@ -219,7 +248,39 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, Parser]:
     verb = verbs[name]
     args = verb.parse_intermixed_args(_cobra_flags(verb, rest))
     args.version = top.version
+    _positionals(args)
     return args, verb
+
+
+def _arity_error(lo: int, hi: int | None, got: int) -> str | None:
+    """cobra's ExactArgs / MinimumNArgs / MaximumNArgs / RangeArgs messages."""
+    if lo <= got and (hi is None or got <= hi):
+        return None
+    if hi is None:
+        return f"requires at least {lo} arg(s), only received {got}"
+    if lo == hi:
+        return f"accepts {lo} arg(s), received {got}"
+    if lo == 0:
+        return f"accepts at most {hi} arg(s), received {got}"
+    return f"accepts between {lo} and {hi} arg(s), received {got}"
+
+
+def _positionals(args: argparse.Namespace) -> None:
+    """Check the count of positional words, then name them for the verb's function."""
+    words: list[str] = getattr(args, "words", [])
+    problem = _arity_error(*args.arity, len(words))
+    if problem:
+        raise UsageFailure(problem)
+    if args.command == "run":
+        args.model, args.prompt = words[0], words[1:]
+    elif args.command in ("list", "ls", "ps"):
+        args.prefix = words[0] if words else None
+    elif args.command == "cp":
+        args.source, args.destination = words
+    elif args.command == "rm":
+        args.models = words
+    elif words:
+        args.model = words[0]
 
 
 def print_version() -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import get_app
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import History
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
@@ -148,7 +149,11 @@ def go_quote(text: str) -> str:
 
 
 class OllamaHistory(History):
-    """ollama's ~/.ollama/history: one entry per line, the last 100 kept, rewritten atomically."""
+    """ollama's ~/.ollama/history: one entry per line, the last 100 kept, rewritten atomically.
+
+    As in ollama, disabling history (OLLAMA_NOHISTORY, `/set nohistory`) stops saving to the
+    file; the lines of this session can still be recalled with the arrow keys.
+    """
 
     def __init__(self, path: Path, enabled: bool = True):
         super().__init__()
@@ -166,12 +171,13 @@ class OllamaHistory(History):
         return list(reversed(self._read()))  # prompt_toolkit wants the newest first
 
     def append_string(self, string: str) -> None:
-        if self.enabled:
-            super().append_string(string)
+        if self._loaded_strings and self._loaded_strings[0] == string:
+            return  # ollama skips a repeat of the latest entry
+        super().append_string(string)
 
     def store_string(self, string: str) -> None:
         lines = [line.strip() for line in string.splitlines() if line.strip()]
-        if not lines:
+        if not lines or not self.enabled:
             return
         entries = (self._read() + lines)[-HISTORY_LIMIT:]
         try:
@@ -211,13 +217,22 @@ class Repl:
 
         @kb.add("c-g")
         def _editor(event: KeyPressEvent) -> None:
+            # ollama's order: OLLAMA_EDITOR, then VISUAL, then EDITOR (prompt_toolkit reads the last two)
+            editor = os.environ.get("OLLAMA_EDITOR", "").strip().strip("\"'")
+            if editor:
+                os.environ["VISUAL"] = editor
             event.app.current_buffer.open_in_editor()
 
         return kb
 
     def _read(self, alt: bool) -> str:
         prompt, hint = ("... ", "Press Enter to send") if alt else (">>> ", "Send a message (/? for help)")
-        return self.session.prompt(prompt, placeholder=FormattedText([("fg:ansibrightblack", hint)]))
+
+        def placeholder() -> FormattedText:
+            # Only while typing: the line left on screen after Enter, Ctrl+C or Ctrl+D is bare.
+            return FormattedText([] if get_app().is_done else [("fg:ansibrightblack", hint)])
+
+        return self.session.prompt(prompt, placeholder=placeholder)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -228,6 +243,7 @@ class Repl:
             try:
                 line = self._read(multiline is not Multiline.NONE)
             except EOFError:
+                print()
                 return 0
             except KeyboardInterrupt:
                 if not self.interrupted_text:
