@@ -35,6 +35,19 @@ BASE = "gemma3:270m-text"
 # A plain continuation: every message's text in a row, so a base model just carries on
 # (a counting prompt keeps counting, which makes a generation as long as a test needs).
 CONTINUE_TEMPLATE = "{{ range .Messages }}{{ .Content }}{{ end }}"
+# The same with thinking: the server infers <think> tags from it, and with think on the
+# prompt ends with <think>, so the answer streams as thinking.
+THINK_TEMPLATE = (
+    "{{- range .Messages }}{{ if .Thinking }}<think>{{ .Thinking }}</think>{{ end }}{{ .Content }}{{ end }}"
+    "{{ if .Think }}<think>{{ end }}"
+)
+GREEDY = {"num_predict": 3, "temperature": 0, "seed": 7}
+
+
+def install_cli_models(models: Path) -> None:
+    """`cli-tiny` (3-token greedy continuations) and `cli-think` (the same, as thinking)."""
+    derive_model(models, "cli-tiny", GREEDY, template=CONTINUE_TEMPLATE)
+    derive_model(models, "cli-think", GREEDY, template=THINK_TEMPLATE)
 
 
 def derive_model(

@@ -28,6 +28,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc.stop()
 
 
+@pytest.fixture(scope="session")
+def cli_server(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The CLI tests' own server: a clone of the session store plus their short-answer models
+    (tests/cli_support.py), so their loads, stops and extra models never show in other tests."""
+    from tests.cli_support import install_cli_models
+
+    root = tmp_path_factory.mktemp("pollama-cli")
+    models = clone_store(server.models, root / "models")
+    install_cli_models(models)
+    proc = ServerProcess(models, root / "server.log", home=root / "home").start()
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture
 def spawn_server(server: ServerProcess, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []

@@ -14,14 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli_support import CONTINUE_TEMPLATE, cli_env, derive_model, pollama
+from tests.cli_support import cli_env, pollama
 from tests.conftest import MODEL
 from tests.serverproc import ServerProcess, free_port
 
-THINK_TEMPLATE = (
-    "{{- range .Messages }}{{ if .Thinking }}<think>{{ .Thinking }}</think>{{ end }}{{ .Content }}{{ end }}"
-    "{{ if .Think }}<think>{{ end }}"
-)
 GO_DURATION = r"(\d+h)?(\d+m)?\d+(\.\d+)?(ns|µs|ms|s)"
 
 
@@ -36,11 +32,8 @@ class Cli:
 
 
 @pytest.fixture(scope="module")
-def cli(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    greedy = {"num_predict": 3, "temperature": 0, "seed": 7}
-    derive_model(server.models, "cli-tiny", greedy, template=CONTINUE_TEMPLATE)
-    derive_model(server.models, "cli-think", greedy, template=THINK_TEMPLATE)
-    return Cli(server, cli_env(server.base_url, tmp_path_factory.mktemp("cli-home")))
+def cli(cli_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    return Cli(cli_server, cli_env(cli_server.base_url, tmp_path_factory.mktemp("cli-home")))
 
 
 def columns(header: str, row: str) -> list[str]:
@@ -50,8 +43,8 @@ def columns(header: str, row: str) -> list[str]:
     return [row[a:b].strip() for a, b in zip(starts, ends, strict=True)]
 
 
-def test_list_is_ollamas_table(cli: Cli, http: httpx.Client):
-    tags = {m["name"]: m for m in http.get("/api/tags").json()["models"]}
+def test_list_is_ollamas_table(cli: Cli):
+    tags = {m["name"]: m for m in httpx.get(cli.server.url("/api/tags")).json()["models"]}
     rc, out, err = cli("list")
     assert rc == 0 and err == ""
     header, *rows = out.rstrip("\n").split("\n")

@@ -10,19 +10,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
-from tests.cli_support import CONTINUE_TEMPLATE, Terminal, cli_env, derive_model
+from tests.cli_support import Terminal, cli_env
 from tests.serverproc import ServerProcess
 
 MODEL = "cli-tiny"
 PROMPT = ">>> Send a message (/? for help)"
-
-
-@pytest.fixture(scope="module")
-def models(server: ServerProcess) -> ServerProcess:
-    derive_model(server.models, MODEL, {"num_predict": 3, "temperature": 0, "seed": 7}, CONTINUE_TEMPLATE)
-    return server
 
 
 def repl(server: ServerProcess, home: Path, **env: str) -> Terminal:
@@ -36,8 +28,8 @@ def blocks(text: str) -> list[str]:
     return re.findall(r"^eval count: +(\d+) token\(s\)$", text, re.M)
 
 
-def test_repl_session(models: ServerProcess, tmp_path: Path):
-    with repl(models, tmp_path) as term:
+def test_repl_session(cli_server: ServerProcess, tmp_path: Path):
+    with repl(cli_server, tmp_path) as term:
         assert term.lines()[0] == PROMPT
 
         term.line("/?")
@@ -95,8 +87,8 @@ def test_repl_session(models: ServerProcess, tmp_path: Path):
     assert history[-1] == "/bye" and '6,"""' in history
 
 
-def test_history_across_runs_and_nohistory(models: ServerProcess, tmp_path: Path):
-    with repl(models, tmp_path) as term:
+def test_history_across_runs_and_nohistory(cli_server: ServerProcess, tmp_path: Path):
+    with repl(cli_server, tmp_path) as term:
         term.line("/set quiet")
         term.wait_for(r"^Set 'quiet' mode\.$")
         term.line("/set wordwrap")
@@ -106,7 +98,7 @@ def test_history_across_runs_and_nohistory(models: ServerProcess, tmp_path: Path
     path = tmp_path / ".ollama" / "history"
     assert path.read_text() == "/set quiet\n/set wordwrap\n"
 
-    with repl(models, tmp_path) as term:  # a new run recalls the last one's lines
+    with repl(cli_server, tmp_path) as term:  # a new run recalls the last one's lines
         term.send(Terminal.UP)
         term.wait_for(r"^>>> /set wordwrap$")
         term.send(Terminal.UP)
@@ -120,7 +112,7 @@ def test_history_across_runs_and_nohistory(models: ServerProcess, tmp_path: Path
     editor = tmp_path / "editor.sh"
     editor.write_text('#!/bin/sh\necho "/set verbose" > "$1"\n')
     editor.chmod(0o755)
-    with repl(models, tmp_path, OLLAMA_NOHISTORY="1", OLLAMA_EDITOR=str(editor)) as term:
+    with repl(cli_server, tmp_path, OLLAMA_NOHISTORY="1", OLLAMA_EDITOR=str(editor)) as term:
         term.send(Terminal.UP)  # reads the history, never writes it
         term.wait_for(r"^>>> /bye$")
         term.send(Terminal.CTRL_C)
