@@ -117,8 +117,10 @@ def test_think_shows_or_hides_the_thinking(cli: Cli):
     rc, out, err = cli("run", "cli-think", "1, 2,")  # thinking-capable: think is on by default
     assert rc == 0, err
     assert out.startswith("Thinking...\n") and out.removeprefix("Thinking...\n").strip()
-    rc, out, err = cli("run", "cli-think", "1, 2,", "--hidethinking")
+    rc, out, err = cli("run", "cli-think", "1, 2,", "--hidethinking", "--keepalive", "-1m")
     assert rc == 0 and out.strip() == "", out
+    rc, out, _ = cli("ps")  # a negative keep-alive: loaded until stopped
+    assert rc == 0 and out.split("\n")[1].split()[-1] == "Forever"
     rc, out, err = cli("run", "cli-tiny", "1, 2,", "--think")  # a model that cannot think
     assert rc == 1 and err == 'Error: "cli-tiny" does not support thinking\n'
 
@@ -127,6 +129,11 @@ def test_think_shows_or_hides_the_thinking(cli: Cli):
     ("args", "message"),
     [
         (["run", "cli-tiny", "hi", "--bogus"], "Error: unknown flag: --bogus\n"),
+        (["run", "cli-tiny", "hi", "--keepalive"], "Error: flag needs an argument: --keepalive\n"),
+        (
+            ["run", "cli-tiny", "hi", "--verbose=maybe"],
+            'Error: invalid argument "maybe" for "--verbose" flag',
+        ),
         (["run", "cli-tiny", "hi", "--keepalive", "soon"], 'Error: time: invalid duration "soon"\n'),
         (["run", "cli-tiny", "hi", "--think=maybe"], "Error: invalid value for --think"),
         (["run"], "Error: requires at least 1 arg(s), only received 0\n"),

@@ -52,7 +52,9 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments: -"):
-            message = "unknown flag: " + message.removeprefix("unrecognized arguments: ")
+            message = "unknown flag: " + message.removeprefix("unrecognized arguments: ").split()[0]
+        elif message.endswith(": expected one argument"):
+            message = "flag needs an argument: " + message.split()[1].rstrip(":")
         raise UsageFailure(f"{message}\nRun '{self.prog} --help' for usage.")
 
 
@@ -208,20 +210,28 @@ _BOOL_WORDS = {
 
 
 def _cobra_flags(verb: Parser, argv: list[str]) -> list[str]:
-    """Rewrite cobra-only spellings into argparse ones: `--flag=bool` and a bare `--think`."""
-    bools = {
-        opt
-        for action in verb._actions
-        if isinstance(action, argparse._StoreTrueAction)
-        for opt in action.option_strings
-    }
+    """Rewrite cobra-only spellings into argparse ones: `--flag=bool`, a bare `--think`, and a
+    flag value that starts with a dash (`--keepalive -1m`), which argparse takes for a flag."""
+    bools: set[str] = set()
+    valued: set[str] = set()
+    for action in verb._actions:
+        if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
+            bools.update(action.option_strings)
+        elif action.nargs is None and action.option_strings:
+            valued.update(action.option_strings)
     out: list[str] = []
-    for i, token in enumerate(argv):
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        i += 1
         if token == "--":
-            return out + argv[i:]
+            return out + argv[i - 1 :]
         name, eq, value = token.partition("=")
         if token == "--think":
             out.append("--think=true")
+        elif token in valued and i < len(argv):
+            out.append(f"{token}={argv[i]}")
+            i += 1
         elif eq and name in bools:
             if value not in _BOOL_WORDS:
                 raise UsageFailure(

@@ -183,8 +183,9 @@ def chat(client: Client, opts: RunOptions) -> dict[str, Any] | None:
     """One REPL turn over /api/chat; None when Ctrl+C cancelled it."""
     display = Display(opts.word_wrap)
     body = {**opts.body(), "messages": opts.messages}
-    spinner = Spinner().__enter__()
+    spinner = Spinner()
     try:
+        spinner.__enter__()
         with closing(client.stream("/api/chat", body)) as stream:
             final = _consume(stream, display, spinner, opts, chat=True)
     except KeyboardInterrupt:
@@ -218,8 +219,9 @@ def generate(client: Client, opts: RunOptions) -> int:
         body["prompt"], images = extract_images(opts.prompt)
         if images:
             body["images"] = images
-    spinner = Spinner().__enter__()
+    spinner = Spinner()
     try:
+        spinner.__enter__()
         with closing(client.stream("/api/generate", body)) as stream:
             final = _consume(stream, display, spinner, opts, chat=False)
     except KeyboardInterrupt:
