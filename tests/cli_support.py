@@ -29,7 +29,7 @@ import pyte
 
 from pollama.names import ModelName
 from pollama.store import Store, gojson
-from pollama.store.manifest import MEDIA_PARAMS, MEDIA_SYSTEM, MEDIA_TEMPLATE
+from pollama.store.manifest import MEDIA_LICENSE, MEDIA_PARAMS, MEDIA_SYSTEM, MEDIA_TEMPLATE
 
 BASE = "gemma3:270m-text"
 # A plain continuation: every message's text in a row, so a base model just carries on
@@ -57,7 +57,8 @@ def derive_model(
     template: str | None = None,
     system: str | None = None,
 ) -> None:
-    """Install `name` in the store: the bundled model's weights with other params/template.
+    """Install `name` in the store: the bundled model's weights with other params/template
+    and no license (so `/show modelfile` stays a screenful).
 
     Written through the store's own code (what /api/create ends with), so the tests get a
     model whose generations are short without the CLI needing an options flag.
@@ -65,7 +66,7 @@ def derive_model(
     store = Store(models, noprune=True)
     base = store.resolve(ModelName.parse(BASE))
     assert base is not None, f"{BASE} is not registered in {models}"
-    replaced = {MEDIA_PARAMS} | ({MEDIA_TEMPLATE} if template is not None else set())
+    replaced = {MEDIA_PARAMS, MEDIA_LICENSE} | ({MEDIA_TEMPLATE} if template is not None else set())
     layers = [layer for layer in base.manifest.layers if layer.media_type not in replaced]
     layers.append(store.write_blob(gojson.dumps(params, newline=True, sort_keys=True)).layer(MEDIA_PARAMS))
     if template is not None:
@@ -96,6 +97,10 @@ def pollama(
         text=True,
         timeout=timeout,
     )
+
+
+PROMPT_LINE = r"^(>>>|\.\.\.) "
+EMPTY_PROMPT = r">>> Send a message \(/\? for help\)|\.\.\. Press Enter to send"
 
 
 class _Screen(pyte.Screen):
@@ -168,6 +173,19 @@ class Terminal:
         self.send(text)
         time.sleep(0.15)
         self.send(self.ENTER)
+
+    def submit(self, text: str, timeout: float = 120) -> str:
+        """Type a line at the prompt, press Enter and wait for the next empty prompt: whatever
+        the line did (a command, an answer) is then on the screen, and the next keys never
+        arrive while pollama is busy (the tty would echo them into the output)."""
+        before = len(re.findall(PROMPT_LINE, self.text(), re.M))
+        self.line(text)
+
+        def ready(screen: str) -> bool:
+            empty = re.fullmatch(EMPTY_PROMPT, screen.rsplit("\n", 1)[-1]) is not None
+            return empty and len(re.findall(PROMPT_LINE, screen, re.M)) > before
+
+        return self.wait_for(ready, timeout)
 
     def text(self) -> str:
         with self._lock:

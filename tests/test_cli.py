@@ -7,6 +7,8 @@ shape of the output (tables, the --verbose block, exit codes, messages), never o
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +125,17 @@ def test_think_shows_or_hides_the_thinking(cli: Cli):
     assert rc == 0 and out.split("\n")[1].split()[-1] == "Forever"
     rc, out, err = cli("run", "cli-tiny", "1, 2,", "--think")  # a model that cannot think
     assert rc == 1 and err == 'Error: "cli-tiny" does not support thinking\n'
+
+
+def test_embedding_model_prints_its_vector(cli: Cli):
+    rc, out, err = cli("run", "all-minilm", "The sky is blue.")
+    assert rc == 0, err
+    line, rest = out.split("\n", 1)
+    vector = json.loads(line)
+    assert rest == "" and len(vector) == 384 and all(isinstance(x, float) for x in vector)
+    assert math.fsum(x * x for x in vector) == pytest.approx(1.0, abs=1e-3)  # normalized, as /api/embed
+    rc, out, err = cli("run", "all-minilm")
+    assert rc == 1 and err.startswith("Error: embedding models require input text.")
 
 
 @pytest.mark.parametrize(

@@ -143,7 +143,9 @@ def show(client: Client, name: str, insecure: bool = False, *, pull_missing: boo
                 f"{missing}; install it with 'pollama pull {name}', "
                 "or see the installed models with 'pollama list'",
             ) from None
-        raise
+        raise ModelMissing(
+            exc.status, f"{exc}\n'{name}' is not installed here; 'pollama list' shows the installed models"
+        ) from None
     return client.post("/api/show", {"model": name})
 
 
