@@ -54,6 +54,16 @@ def test_create_show_cp_rm(server: ServerProcess, http: httpx.Client, tmp_path: 
     assert cli(server, "show", "cli-tiny", "--license").stdout == "MIT\n"
     verbose = cli(server, "show", "cli-tiny", "-v").stdout
     assert "  Metadata\n" in verbose and "  Tensors\n" in verbose and "token_embd.weight" in verbose
+    # A reader that leaves before the output is written (`| head`) ends it quietly, with the
+    # exit status of a SIGPIPE death, as ollama's does: no "Error: Broken pipe", no traceback.
+    piped = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"{sys.executable} -m pollama show cli-tiny -v | true"],
+        env={**os.environ, "OLLAMA_HOST": f"127.0.0.1:{server.port}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (piped.returncode, piped.stderr) == (141, "")
     r = cli(server, "show", "cli-tiny", "--license", "--system")
     assert r.returncode == 1 and "only one of" in r.stderr
 

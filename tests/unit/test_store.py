@@ -287,10 +287,22 @@ def ollama_store(root: Path, tmp: Path) -> dict:
         os.utime(root / "blobs" / stale, (old, old))
     partial = root / "blobs" / f"sha256-{'c' * 64}-partial"
     partial.write_bytes(b"resumable download")
+    abandoned = [root / "blobs" / f"sha256-{'d' * 64}-partial{end}" for end in ("", "-0")]
+    week_ago = time.time() - 8 * 24 * 3600
+    for path in abandoned:
+        path.write_bytes(b"a download nobody came back for")
+        os.utime(path, (week_ago, week_ago))
     orphan = root / "blobs" / f"sha256-{sha(b'orphan')}"
     orphan.write_bytes(b"orphan")
     os.utime(orphan, (old, old))
-    return {"files": files, "digests": digests, "raw": raw, "partial": partial, "orphan": orphan}
+    return {
+        "files": files,
+        "digests": digests,
+        "raw": raw,
+        "partial": partial,
+        "abandoned": abandoned,
+        "orphan": orphan,
+    }
 
 
 def test_a_store_written_by_ollama_is_served_as_is(tmp_path: Path) -> None:
@@ -303,6 +315,7 @@ def test_a_store_written_by_ollama_is_served_as_is(tmp_path: Path) -> None:
     assert not any(":" in b for b in blobs)  # old names renamed
     assert "sha256-123456789" not in blobs and f"{TEMP_PREFIX}dead" not in blobs
     assert fx["partial"].exists() and not fx["orphan"].exists()
+    assert not any(p.exists() for p in fx["abandoned"])  # parts untouched for over a week
     assert not (store.manifests / "registry.ollama.ai" / "library" / "gone").exists()
 
     names = [m.name.display for m in store.list()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -342,6 +343,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ClientError as exc:
         print(f"Error: {explain(exc)}", file=sys.stderr)
+    except BrokenPipeError:
+        # `pollama show -v | head`: the reader left. Exit quietly, as ollama does when SIGPIPE
+        # ends it; point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"Error: {exc.strerror or exc}{where}", file=sys.stderr)

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 PRUNE_AGE = 3600.0  # startup prune leaves unreferenced blobs younger than this (Ollama: 1 h)
 STALE_TEMP_AGE = 15 * 60.0  # a temp file nobody wrote to for this long belongs to a dead writer
+# An interrupted pull keeps its part files so a later pull resumes. Ollama deletes them at every
+# start (and so never resumes across restarts); we keep them for a week, then reclaim the disk.
+STALE_PARTIAL_AGE = 7 * 24 * 3600.0
 _REFERENCE = re.compile(rb"sha256[:-]([0-9a-fA-F]{64})")
 _UNSAFE_PART = re.compile(r"^\.{0,2}$|[/\\\x00]")
 
@@ -65,6 +68,7 @@ class Store:
         self.manifests.mkdir(parents=True, exist_ok=True)
         self._fix_blob_names()
         self._remove_stale_temps()
+        self._remove_stale_partials()
         if not self.noprune:
             removed = self.prune(min_age=PRUNE_AGE)
             if removed:
@@ -107,6 +111,23 @@ class Store:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
                     log.info("removed stale temp file %s", path)
+
+    def _remove_stale_partials(self) -> None:
+        """Drop the part files of a download nobody touched for STALE_PARTIAL_AGE (all of them)."""
+        newest: dict[str, float] = {}
+        files: dict[str, list[Path]] = {}
+        for path in self.blobs.glob("sha256-*-partial*"):
+            key = path.name.split("-partial", 1)[0]
+            with contextlib.suppress(OSError):
+                newest[key] = max(newest.get(key, 0.0), path.stat().st_mtime)
+                files.setdefault(key, []).append(path)
+        cutoff = time.time() - STALE_PARTIAL_AGE
+        for key, paths in files.items():
+            if newest[key] < cutoff:
+                for path in paths:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                log.info("removed the parts of a download abandoned over a week ago: %s", key)
 
     def _remove_empty_dirs(self, top: Path, keep_root: bool) -> None:
         for dirpath, _dirs, _files in os.walk(top, topdown=False):
