@@ -3,7 +3,8 @@
 - `docker_registry()`: Debian's `docker-registry` (the CNCF distribution registry), installed
   with apt-get when missing; the tests skip, saying why, only when apt itself fails.
 - `RegistryProcess`: one registry with a temporary storage folder, optionally with Docker
-  token auth (JWTs checked against a certificate the test made).
+  token auth (JWTs checked against a certificate the test made) or serving https with a
+  certificate from a test CA (`TestCA`; a server trusts it through SSL_CERT_FILE).
 - `FaultProxy`: an HTTP reverse proxy on loopback (uvicorn in a thread) that forwards to the
   registry, counts the blob bytes it serves, and on request drops a connection mid-blob,
   flips a byte, stalls, or throttles. It also serves the token endpoint: it checks Ollama's
@@ -18,10 +19,12 @@ import base64
 import contextlib
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -156,14 +159,82 @@ class TokenIssuer:
         return None
 
 
+# -- https: a test CA and a certificate for 127.0.0.1 ---------------------------------------------
+
+
+class TestCA:
+    """A CA (written to `ca.pem`, what SSL_CERT_FILE names) and a server certificate for
+    127.0.0.1 and localhost signed by it (`server.pem`, `server.key`)."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        now = dt.datetime.now(dt.UTC)
+        ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pollama test CA")])
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        leaf = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                critical=False,
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        pem = serialization.Encoding.PEM
+        self.ca = folder / "ca.pem"
+        self.ca.write_bytes(ca.public_bytes(pem))
+        self.cert = folder / "server.pem"
+        self.cert.write_bytes(leaf.public_bytes(pem))
+        self.key = folder / "server.key"
+        self.key.write_bytes(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+
+    def context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca))
+
+
 # -- the registry process ----------------------------------------------------------------------
 
 
 class RegistryProcess:
-    def __init__(self, root: Path, *, token: TokenIssuer | None = None, realm: str = ""):
+    def __init__(
+        self, root: Path, *, token: TokenIssuer | None = None, realm: str = "", tls: TestCA | None = None
+    ):
         self.root = root
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
         root.mkdir(parents=True, exist_ok=True)
         config = [
@@ -181,6 +252,8 @@ class RegistryProcess:
             f"  addr: 127.0.0.1:{self.port}",
             f"  secret: {secrets.token_hex(16)}",
         ]
+        if tls is not None:
+            config += ["  tls:", f"    certificate: {tls.cert}", f"    key: {tls.key}"]
         if token is not None:
             config += [
                 "auth:",
@@ -205,7 +278,8 @@ class RegistryProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"registry exited: {self.log_path.read_text()[-2000:]}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/v2/", timeout=1).status_code in (200, 401):
+                verify = self.tls.context() if self.tls else True
+                if httpx.get(self.url + "/v2/", timeout=1, verify=verify).status_code in (200, 401):
                     return self
             time.sleep(0.1)
         raise RuntimeError("registry did not start")

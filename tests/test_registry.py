@@ -36,6 +36,7 @@ from tests.registry_harness import (
     Fault,
     FaultProxy,
     RegistryProcess,
+    TestCA,
     TokenIssuer,
     docker_registry,
     write_gguf,
@@ -58,6 +59,18 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProce
 
 
 @pytest.fixture(scope="module")
+def tls_registry(
+    registry: RegistryProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RegistryProcess]:
+    """A second registry on https, with a certificate from a test CA the lab server trusts
+    (SSL_CERT_FILE): where a create pulls its missing base from, as Ollama does, over https."""
+    root = tmp_path_factory.mktemp("tls-registry")
+    reg = RegistryProcess(root, tls=TestCA(root / "tls")).start()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="module")
 def proxy(registry: RegistryProcess) -> Iterator[FaultProxy]:
     p = FaultProxy()
     p.upstream = registry.url
@@ -72,6 +85,7 @@ class Lab:
     registry: RegistryProcess
     proxy: FaultProxy
     root: Path
+    tls: RegistryProcess
 
     @property
     def models(self) -> Path:
@@ -96,6 +110,7 @@ class Lab:
             "POLLAMA_REGISTRY_STALL_TIMEOUT": "2",
             "HTTP_PROXY": f"http://{self.proxy.host}",
             "NO_PROXY": "unproxied.example",
+            "SSL_CERT_FILE": str(self.tls.tls.ca),  # trust the https registry's test CA
         }
 
     # -- models
@@ -112,16 +127,18 @@ class Lab:
         gguf.unlink()
         return parsed
 
-    def publish(self, repo: str, size: int, seed: int) -> tuple[str, Any]:
+    def publish(self, repo: str, size: int, seed: int, *, tls: bool = False) -> tuple[str, Any]:
         """Push a fresh model straight to the registry, forget it locally, and return its name at
-        the proxy (where the tests pull it from) and its local model record."""
-        direct = self.make_model(f"{self.registry.host}/{repo}", size, seed)
+        the proxy (where the tests pull it from; with `tls`, at the https registry) and its
+        local model record."""
+        registry = self.tls if tls else self.registry
+        direct = self.make_model(f"{registry.host}/{repo}", size, seed)
         model = self.store().resolve(direct)
-        assert statuses(self.post("/api/push", {"model": str(direct), "insecure": True}))[-1] == "success"
+        assert statuses(self.post("/api/push", {"model": str(direct), "insecure": not tls}))[-1] == "success"
         self.forget(str(direct))
         for layer in model.manifest.all_layers():
             assert not self.store().has_blob(layer.digest)
-        return f"{self.proxy.host}/{repo}", model
+        return str(direct) if tls else f"{self.proxy.host}/{repo}", model
 
     def forget(self, name: str) -> None:
         self.store().delete(ModelName.parse(name))
@@ -154,11 +171,15 @@ def sha256_file(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def lab(
-    server: ServerProcess, registry: RegistryProcess, proxy: FaultProxy, tmp_path_factory
+    server: ServerProcess,
+    registry: RegistryProcess,
+    proxy: FaultProxy,
+    tls_registry: RegistryProcess,
+    tmp_path_factory,
 ) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("registry-lab")
     clone_store(server.models, root / "models")
-    lab = Lab(None, registry, proxy, root)  # type: ignore[arg-type]
+    lab = Lab(None, registry, proxy, root, tls_registry)  # type: ignore[arg-type]
     lab.server = ServerProcess(
         root / "models", root / "server.log", env=lab.server_env(), home=lab.home
     ).start()
@@ -585,6 +606,94 @@ def test_two_clients_share_one_download(lab: Lab, clean_proxy: FaultProxy) -> No
     assert [r[-1] for r in results] == ["success", "success"]
     assert clean_proxy.served(layer.digest) == layer.size  # one download, both pulls
     lab.forget(name)
+
+
+# -- create pulls a missing base (over https, as Ollama does) -----------------------------------
+
+
+def tag_names(lab: Lab) -> set[str]:
+    return {m["name"] for m in httpx.get(lab.server.base_url + "/api/tags", timeout=30).json()["models"]}
+
+
+def test_create_pulls_a_missing_base_then_creates(lab: Lab) -> None:
+    base, model = lab.publish("test/tiny-base:v1", 256 * 1024, seed=31, tls=True)
+    layer = model_layer(model)
+    created = lab.post("/api/create", {"model": "tiny-derived", "from": base, "system": "Be brief."})
+    seen = statuses(created)
+    # the pull's own statuses, its `success` included (Ollama streams them unchanged)...
+    pulled = seen.index("success")
+    assert seen[0] == "pulling manifest"
+    assert seen[pulled - 2 : pulled] == ["verifying sha256 digest", "writing manifest"]
+    bars = [o for o in created[:pulled] if o.get("digest") == layer.digest]
+    assert bars and {o["status"] for o in bars} == {f"pulling {layer.digest[7:19]}"}
+    assert bars[-1]["completed"] == bars[-1]["total"] == layer.size
+    # ...then the create's
+    rest = seen[pulled + 1 :]
+    assert f"using existing layer {layer.digest}" in rest
+    assert any(s.startswith("creating new layer sha256:") for s in rest)  # the system prompt
+    assert rest[-2:] == ["writing manifest", "success"]
+
+    assert {"tiny-derived:latest", base} <= tag_names(lab)
+    store = lab.store()
+    assert store.resolve(ModelName.parse(base)).digest == model.digest  # the registry's manifest, as pushed
+    derived = store.resolve(ModelName.parse("tiny-derived"))
+    assert layer.digest in {x.digest for x in derived.manifest.layers}
+    assert derived.system == "Be brief."
+    lab.forget("tiny-derived")
+    lab.forget(base)
+
+
+def test_create_from_a_model_no_registry_has_fails_with_the_pull_error(lab: Lab) -> None:
+    url = lab.server.base_url + "/api/create"
+    before = tag_names(lab)
+    missing = f"{lab.tls.host}/test/not-there:v1"
+    created = lab.post("/api/create", {"model": "tiny-orphan", "from": missing, "system": "x"})
+    assert statuses(created) == ["pulling manifest", "error: pull model manifest: file does not exist"]
+    r = httpx.post(url, json={"model": "tiny-orphan", "from": missing, "stream": False}, timeout=60)
+    assert (r.status_code, r.json()) == (500, {"error": "pull model manifest: file does not exist"})
+    # a name that says http is refused before anything streams, as /api/pull without insecure
+    plain = f"http://{lab.registry.host}/test/not-there:v1"
+    r = httpx.post(url, json={"model": "tiny-orphan", "from": plain}, timeout=60)
+    assert (r.status_code, r.json()) == (500, {"error": "insecure protocol http"})
+    r = httpx.post(lab.server.base_url + "/api/pull", json={"model": plain}, timeout=60)
+    assert (r.status_code, r.json()) == (500, {"error": "insecure protocol http"})
+    assert tag_names(lab) == before
+    assert lab.store().resolve(ModelName.parse("tiny-orphan")) is None
+
+
+def test_create_from_a_modelfile_pulls_its_missing_base(lab: Lab) -> None:
+    base, model = lab.publish("test/tiny-mfbase:v1", 128 * 1024, seed=32, tls=True)
+    body = {"model": "tiny-mf", "modelfile": f"FROM {base}\nPARAMETER top_k 7\n", "stream": False}
+    r = httpx.post(lab.server.base_url + "/api/create", json=body, timeout=180)
+    assert (r.status_code, r.json()) == (200, {"status": "success"})  # the last object only
+    assert {"tiny-mf:latest", base} <= tag_names(lab)
+    derived = lab.store().resolve(ModelName.parse("tiny-mf"))
+    assert model_layer(model).digest in {x.digest for x in derived.manifest.layers}
+    assert derived.params["top_k"] == 7
+    lab.forget("tiny-mf")
+    lab.forget(base)
+
+
+def test_cli_create_shows_the_pull_of_its_base(lab: Lab, tmp_path: Path) -> None:
+    base, model = lab.publish("test/tiny-clibase:v1", 128 * 1024, seed=33, tls=True)
+    (tmp_path / "Modelfile").write_text(f"FROM {base}\nSYSTEM Be brief.\n")
+    env = {**os.environ, "OLLAMA_HOST": lab.server.base_url.removeprefix("http://")}
+    cli = subprocess.run(
+        [CLI, "create", "tiny-cli-derived", "-f", str(tmp_path / "Modelfile")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 0, cli.stderr
+    lines = cli.stderr.splitlines()
+    short = model_layer(model).digest[7:19]
+    assert lines.index("pulling manifest") < lines.index("writing manifest")
+    assert any(x.startswith(f"pulling {short}: 100%") for x in lines), cli.stderr
+    assert lines[-1] == "success"
+    assert {"tiny-cli-derived:latest", base} <= tag_names(lab)
+    lab.forget("tiny-cli-derived")
+    lab.forget(base)
 
 
 # -- auth --------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Model-management routes: create, blobs, show, copy, delete and tags (reference §1.7-1.12).
 
 Store work is blocking file I/O (hashing, quantizing, fsync), so it runs in worker threads;
-a create streams its progress from the worker through a queue. As in Ollama, an error
+a create streams its progress from the worker through a queue, after the progress of
+pulling its base model when that is missing (as Ollama does). As in Ollama, an error
 before the first progress line is an HTTP error with its status; a later one is an
 `{"error": ...}` line in the stream.
 """
@@ -9,6 +10,7 @@ before the first progress line is an HTTP error with its status; a later one is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -24,10 +26,11 @@ from pollama.api.errors import APIError
 from pollama.api.manage import CopyRequest, CreateRequest, DeleteRequest, ShowRequest
 from pollama.modelfile.gofmt import go_quote
 from pollama.names import InvalidName, ModelName
-from pollama.server.state import app_state
+from pollama.server.state import AppState, app_state
 from pollama.server.streaming import NDJSON, json_response
-from pollama.store import LocalModel
-from pollama.store.create import Cancelled, build, plan
+from pollama.store import LocalModel, Store
+from pollama.store.create import Cancelled, MissingBase, Plan, build, plan
+from pollama.store.registry import pull_model
 from pollama.store.show import rfc3339nano, show
 
 log = logging.getLogger("pollama.server")
@@ -98,13 +101,75 @@ async def post_blob(digest: str, request: Request) -> Response:
 
 @router.post("/api/create")
 async def create(req: CreateRequest, request: Request) -> Response:
-    store = app_state(request).store
-    job = await asyncio.to_thread(plan, store, req)  # every request error surfaces here, nothing written
+    state = app_state(request)
+    try:  # every request error surfaces here, before anything is written
+        job = await asyncio.to_thread(plan, state.store, req)
+        objects = _built(state.store, job)
+    except MissingBase as missing:
+        objects = _pull_then_build(state, req, missing.name)
+    try:
+        first = await anext(objects)  # an error before the first progress line is an HTTP error
+    except StopAsyncIteration:
+        raise APIError(500, "create ended without a result") from None
+    except BaseException:
+        await objects.aclose()
+        raise
+
+    if req.stream:
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                yield orjson.dumps(first) + b"\n"
+                async for obj in objects:
+                    yield orjson.dumps(obj) + b"\n"
+            except APIError as exc:
+                yield orjson.dumps({"error": exc.message}) + b"\n"
+            finally:
+                await objects.aclose()  # the client left early: stop the pull or the build
+
+        return StreamingResponse(body(), media_type=NDJSON)
+
+    last = first
+    try:
+        async for obj in objects:
+            last = obj
+    except APIError as exc:
+        return json_response({"error": exc.message}, status=exc.status)
+    finally:
+        await objects.aclose()
+    return json_response(last)
+
+
+async def _pull_then_build(
+    state: AppState, req: CreateRequest, base: ModelName
+) -> AsyncIterator[dict[str, Any]]:
+    """Ollama's create pulls a missing base model with default registry options (https unless
+    the name says http, which then fails as `insecure protocol http`), streaming the pull's
+    progress objects, its `success` included, before the create's own."""
+    pulling = pull_model(
+        state.store,
+        base,
+        insecure=False,
+        home=state.settings.home,
+        stall_timeout=state.settings.registry_stall_timeout,
+    )
+    async with contextlib.aclosing(pulling):
+        async for obj in pulling:
+            yield obj
+    job = await asyncio.to_thread(plan, state.store, req)  # the rest of the request is checked now
+    async with contextlib.aclosing(_built(state.store, job)) as building:
+        async for obj in building:
+            yield obj
+
+
+async def _built(store: Store, job: Plan) -> AsyncIterator[dict[str, Any]]:
+    """Run build() in a worker thread and yield its progress objects; APIError if it fails.
+    Closing the iterator (the client went away) stops the build at its next step."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
     cancel = threading.Event()
 
-    def emit(obj: dict[str, Any]) -> None:
+    def emit(obj: dict[str, Any] | APIError) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, obj)
 
     def work() -> None:
@@ -114,44 +179,21 @@ async def create(req: CreateRequest, request: Request) -> Response:
         except Cancelled:
             log.info("create of %s cancelled; nothing was kept", job.name.display)
         except APIError as exc:
-            emit({"error": exc.message, "_status": exc.status})
+            emit(exc)
         except Exception as exc:
             log.exception("create of %s failed", job.name.display)
-            emit({"error": f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)})
+            emit(APIError(500, str(exc) or type(exc).__name__))
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
-    worker = loop.run_in_executor(None, work)
-    first = await queue.get()
-    if first is _DONE or "error" in first:
-        await worker
-        if first is _DONE:
-            raise APIError(500, "create ended without a result")
-        raise APIError(first.get("_status", 500), first["error"])
-
-    async def objects() -> AsyncIterator[dict[str, Any]]:
-        item = first
-        try:
-            while item is not _DONE:
-                yield item
-                item = await queue.get()
-        finally:
-            cancel.set()  # the client left early: stop at the next step and clean up
-
-    if req.stream:
-
-        async def body() -> AsyncIterator[bytes]:
-            async for obj in objects():
-                obj.pop("_status", None)
-                yield orjson.dumps(obj) + b"\n"
-
-        return StreamingResponse(body(), media_type=NDJSON)
-
-    last: dict[str, Any] = {}
-    async for obj in objects():
-        last = obj
-    status = last.pop("_status", 500) if "error" in last else 200
-    return json_response(last, status=status)
+    loop.run_in_executor(None, work)
+    try:
+        while (item := await queue.get()) is not _DONE:
+            if isinstance(item, APIError):
+                raise item
+            yield item
+    finally:
+        cancel.set()
 
 
 # -- show, copy, delete -------------------------------------------------------------------

@@ -3,7 +3,8 @@
 `plan()` checks everything the request can get wrong — names, file paths, digests, file
 kinds, GGUF headers, split shards, the base model, the quantization type, the template,
 parameter types, a legacy Modelfile — and writes nothing, so a bad request is an HTTP
-error and the store is exactly as it was.
+error and the store is exactly as it was. A base model that is not installed is
+`MissingBase`: the server pulls it (registry traffic is not the store's job) and plans again.
 
 `build()` then writes what is new (quantized or converted weights, template / system /
 params / messages / license blobs), the config blob and, last, the manifest. It reports
@@ -60,6 +61,15 @@ _MAX_MODELFILE = 16 << 20
 
 class Cancelled(Exception):
     """The client went away; the build stopped between steps."""
+
+
+class MissingBase(APIError):
+    """The model named by `from` / FROM is not installed. The server pulls it and plans again
+    (Ollama pulls a missing base); anyone else gets Ollama's 404 for a missing model."""
+
+    def __init__(self, name: ModelName, text: str):
+        super().__init__(404, f'model "{text}" not found, try pulling it first')
+        self.name = name
 
 
 def bad(message: str) -> APIError:
@@ -215,7 +225,7 @@ def _base_model(
         raise invalid_model_name() from None
     model = store.resolve(name)
     if model is None:
-        raise APIError(404, f'model "{text}" not found, try pulling it first')
+        raise MissingBase(name, text)
     if not model.manifest.config.digest:
         raise APIError(500, f"model {model.name.display} is missing its config")
     base = model.name.display
