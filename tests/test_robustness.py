@@ -184,3 +184,32 @@ def test_a_broken_model_fails_to_load_clearly_and_others_keep_working(
     finally:
         _remove(server, name)
     assert server.proc.poll() is None
+
+
+def test_a_model_too_large_for_memory_is_refused_before_loading(server: ServerProcess, spawn_server):
+    """Slots x num_ctx whose KV cache cannot fit in the available memory: Ollama's 500
+    `model requires more system memory ...`, nothing allocated, and the server keeps serving."""
+    from pollama.engine.llama import Model
+    from pollama.names import ModelName
+    from pollama.store import Store
+
+    path = Store(server.models, noprune=True).resolve(ModelName.parse(MODEL)).model_path
+    model = Model(path, vocab_only=True)
+    per_token = model.kv_bytes_per_token()
+    model.close()
+    with open("/proc/meminfo") as f:
+        available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    num_ctx = 32768  # the model's trained context, the most a request may ask for
+    slots = min(256, available // (per_token * num_ctx) + 2)
+    assert per_token * num_ctx * slots > available  # else this machine could really load it
+    big = spawn_server({"OLLAMA_NUM_PARALLEL": str(slots)})
+    client = ollama.Client(host=big.base_url, timeout=120)
+    with pytest.raises(ollama.ResponseError) as err:
+        client.generate(model=MODEL, prompt="Hi", options={"num_ctx": num_ctx, "num_predict": 2})
+    assert err.value.status_code == 500
+    assert "model requires more system memory (" in err.value.error
+    assert "than is available (" in err.value.error
+    assert client.ps().models == []
+    r = client.generate(model=MODEL, prompt="Hello", options={"num_ctx": 256, "num_predict": 3})
+    assert r.done and r.eval_count
+    assert big.proc.poll() is None
