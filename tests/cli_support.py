@@ -134,6 +134,9 @@ class Terminal:
         if pid == 0:  # child: size the terminal before the program looks at it, then exec
             try:
                 fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+                # Start with SIGINT ignored, as a background job of a script (CI) is: the CLI
+                # must take the signal back, or Ctrl+C would not stop a generation.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
                 os.execve(argv[0], argv, env)
             finally:
                 os._exit(127)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -323,6 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pollama.cli.show import UsageError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A process started as a background job of a script (`cmd &`) inherits SIGINT ignored, and
+    # Python then never raises KeyboardInterrupt: Ctrl+C could not stop a generation. Go's
+    # signal.Notify takes the signal back for ollama; do the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         args, _ = parse(argv)
         if args.version:
