@@ -22,6 +22,7 @@ from pollama.engine.runner import (
     Failed,
     Generation,
     GenerationRequest,
+    ImageError,
     Runner,
     RunnerConfig,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Generation",
     "GenerationRequest",
     "GrammarError",
+    "ImageError",
     "LoadedEngine",
     "Model",
     "ModelLoadError",
@@ -93,8 +95,6 @@ def load_engine(
     """Load the model file and build the runner for it (blocking; call from a worker thread)."""
     if adapter_paths:
         raise ModelLoadError("LoRA adapters are not supported yet")
-    if projector_paths:
-        raise ModelLoadError("vision projectors are not supported yet")
     model = Model(path, n_gpu_layers=num_gpu, use_mmap=use_mmap, shards=shards)
     try:
         num_ctx = max(4, min(num_ctx, model.n_ctx_train or num_ctx))
@@ -119,7 +119,17 @@ def load_engine(
             flash_attention=flash_attention,
             kv_cache_type=kv_cache_type,
         )
-        return Runner(model, config), config
+        projector = None
+        if projector_paths:  # like Ollama, the first projector layer (a model has at most one)
+            from pollama.engine.vision import Projector  # loads libmtmd: only for models that need it
+
+            projector = Projector(projector_paths[0], model, n_threads=num_threads, n_batch=config.num_batch)
+        try:
+            return Runner(model, config, projector), config
+        except BaseException:
+            if projector is not None:
+                projector.close()
+            raise
     except BaseException:
         model.close()
         raise

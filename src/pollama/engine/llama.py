@@ -62,6 +62,11 @@ def init_backend() -> None:
         _backend_ready = True
 
 
+def route_log(setter) -> None:
+    """Send another llama.cpp library's log (libmtmd's `*_log_set`) through the same callback."""
+    setter(_forward_log, ctypes.c_void_p(0))
+
+
 def add_log_listener(fn) -> None:
     init_backend()
     _listeners.append(fn)

@@ -9,17 +9,25 @@ loop once per step (not once per token), through `call_soon_threadsafe`.
 Prefix reuse: a slot keeps its KV after a request ends. A new request takes the idle
 slot whose cached tokens share the longest prefix with its prompt (or copies that prefix
 from any other slot, which is cheap with a unified KV cache) and evaluates only the rest.
+
+Images (a model loaded with a projector, see vision.py): the prompt holds placeholder ids
+(negative) where an image goes and the request carries the encoded images. When a slot's
+prefill reaches an image, its embeddings are decoded in a llama_decode of their own (never
+mixed into the shared token batch), after the text before it and before the text after it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import llama_cpp as L
 
@@ -27,6 +35,9 @@ from pollama.engine.grammar import check_grammar
 from pollama.engine.llama import Model
 from pollama.engine.sampling import Sampler, SamplingParams, TokenLogprob
 from pollama.engine.textstream import TextStream
+
+if TYPE_CHECKING:
+    from pollama.engine.vision import EncodedImage, Projector
 
 log = logging.getLogger("pollama.engine")
 
@@ -37,6 +48,10 @@ class ContextLengthExceeded(ValueError):
 
 class EngineError(RuntimeError):
     pass
+
+
+class ImageError(ValueError):
+    """An image, or a prompt with images, that the model cannot take (the client's fault)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,7 @@ class GenerationRequest:
     logprobs: bool = False
     top_logprobs: int = 0
     grammar: str | None = None  # GBNF constraining the output (Ollama's `format`)
+    images: tuple[EncodedImage, ...] = ()  # from Runner.tokenize_multimodal, with its prompt
 
 
 @dataclass
@@ -142,6 +158,7 @@ class _Slot:
         "gen",
         "i_batch",
         "id",
+        "images",
         "last_used",
         "n_decoded",
         "n_evaluated",
@@ -162,6 +179,7 @@ class _Slot:
 
     def _reset(self) -> None:
         self.prompt: list[int] = []
+        self.images: list[EncodedImage] = []  # not yet decoded, in prompt order
         self.prompt_pos = 0  # next prompt index to evaluate; == len(prompt) once generating
         self.next_token = -1  # sampled, not yet in the KV cache
         self.i_batch = -1  # row of this step's batch whose logits belong to this slot
@@ -177,6 +195,14 @@ class _Slot:
         return self.gen is not None and self.prompt_pos >= len(self.prompt)
 
 
+def _image_floor(images: Sequence[EncodedImage], n: int) -> int:
+    """`n` reused prompt positions, moved back to an image's start if that cuts through it."""
+    for image in images:
+        if image.start < n < image.start + image.n_tokens:
+            return image.start
+    return n
+
+
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = min(len(a), len(b))
     i = 0
@@ -188,9 +214,10 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 class Runner:
     """One loaded model with one context and `num_parallel` sequence slots."""
 
-    def __init__(self, model: Model, config: RunnerConfig):
+    def __init__(self, model: Model, config: RunnerConfig, projector: Projector | None = None):
         self.model = model
         self.config = config
+        self.projector = projector
         cp = L.llama_context_default_params()
         cp.n_ctx = config.num_ctx * config.num_parallel
         cp.n_batch = config.num_batch
@@ -242,7 +269,7 @@ class Runner:
     @property
     def memory_bytes(self) -> int:
         """Weights plus the KV cache: what /api/ps reports as the model's size."""
-        return self.model.size_bytes + self.kv_bytes
+        return self.model.size_bytes + self.kv_bytes + (self.projector.size_bytes if self.projector else 0)
 
     @property
     def busy_slots(self) -> int:
@@ -259,7 +286,18 @@ class Runner:
         L.llama_batch_free(self._batch)
         L.llama_free(self.ctx)
         self.ctx = None
+        if self.projector is not None:
+            self.projector.close()
         self.model.close()
+
+    def tokenize_multimodal(
+        self, parts: Sequence[str | bytes], *, add_special: bool = True, prefix: Sequence[int] = ()
+    ) -> tuple[list[int], tuple[EncodedImage, ...]]:
+        """A prompt given as text and image-file parts: tokens and encoded images for a
+        GenerationRequest. Blocking (runs the image encoder); raises ImageError."""
+        if self.projector is None:
+            raise ImageError("this model was loaded without a vision projector")
+        return self.projector.tokenize(parts, add_special=add_special, prefix=prefix)
 
     def _fit_prompt(self, request: GenerationRequest) -> list[int]:
         tokens, n_ctx = request.prompt, self.config.num_ctx
@@ -267,7 +305,7 @@ class Runner:
             raise ContextLengthExceeded("prompt is empty")
         if len(tokens) < n_ctx:
             return tokens
-        if not request.truncate:
+        if not request.truncate or request.images:  # never cut through an image
             raise ContextLengthExceeded("the input length exceeds the context length")
         keep = max(0, min(request.num_keep, n_ctx // 2))
         tail = n_ctx - 1 - keep  # leave room for the first generated token
@@ -347,7 +385,7 @@ class Runner:
             self._start(gen, idle)
 
     def _start(self, gen: Generation, idle: list[_Slot]) -> None:
-        prompt = gen.request.prompt
+        prompt, images = gen.request.prompt, gen.request.images
         slot = max(idle, key=lambda s: (_common_prefix(s.cached, prompt), -s.last_used))
         reuse = _common_prefix(slot.cached, prompt)
         # A longer prefix may sit in another (even busy) slot: copy it, metadata-only with a unified cache.
@@ -356,11 +394,11 @@ class Runner:
         reuse_cap = len(prompt) - 1  # always evaluate >= 1 token so there are logits to sample
         if donor is not slot and donor_len > reuse:
             L.llama_memory_seq_rm(self.mem, slot.id, -1, -1)
-            n = min(donor_len, reuse_cap)
+            n = _image_floor(images, min(donor_len, reuse_cap))
             L.llama_memory_seq_cp(self.mem, donor.id, slot.id, 0, n)
             slot.cached = prompt[:n]
             reuse = n
-        reuse = min(reuse, reuse_cap)
+        reuse = _image_floor(images, min(reuse, reuse_cap))
         if not L.llama_memory_seq_rm(self.mem, slot.id, reuse, -1):
             L.llama_memory_seq_rm(self.mem, slot.id, -1, -1)
             reuse = 0
@@ -369,8 +407,9 @@ class Runner:
         slot.gen = gen
         slot.prompt = prompt
         slot.prompt_pos = reuse
+        slot.images = [image for image in images if image.start >= reuse]
         slot.sampler = Sampler(gen.request.sampling, self.model, self.config.num_ctx, gen.request.grammar)
-        slot.sampler.accept_prompt(prompt)
+        slot.sampler.accept_prompt([t for t in prompt if t >= 0] if images else prompt)
         slot.stream = TextStream(gen.request.stop)
         slot.prompt_start = time.perf_counter_ns()
 
@@ -402,8 +441,14 @@ class Runner:
             room = self.n_batch - n
             if room <= 0:
                 break
+            end = slot.prompt_pos + room
+            if slot.images:
+                if not self._decode_images(slot):
+                    continue
+                if slot.images:
+                    end = min(end, slot.images[0].start)  # the text before an image goes first
             start = slot.prompt_pos
-            chunk = slot.prompt[start : start + room]
+            chunk = slot.prompt[start:end]
             for j, tok in enumerate(chunk):
                 n = self._put(n, tok, start + j, slot.id, False)
             slot.cached.extend(chunk)
@@ -426,6 +471,50 @@ class Runner:
                 continue
             index, slot.i_batch = slot.i_batch, -1
             self._sample(slot, index, now)
+
+    def _decode_images(self, slot: _Slot) -> bool:
+        """Decode the images that start where the slot's prefill stands (its earlier text
+        is in the KV cache already). False if that failed and the request ended."""
+        while slot.images and slot.images[0].start == slot.prompt_pos:
+            image = slot.images.pop(0)
+            rc = self._decode_embeddings(image, slot.prompt_pos, slot.id)
+            if rc != 0:
+                log.error("image decode failed (rc=%d)", rc)
+                L.llama_memory_seq_rm(self.mem, slot.id, -1, -1)
+                slot.cached = []
+                self._release(slot, Failed(f"failed to decode the image (llama_decode rc={rc})"))
+                return False
+            end = slot.prompt_pos + image.n_tokens
+            slot.cached.extend(slot.prompt[slot.prompt_pos : end])
+            slot.prompt_pos = end
+            slot.n_evaluated += image.n_tokens
+        return True
+
+    def _decode_embeddings(self, image: EncodedImage, pos: int, seq: int) -> int:
+        n_embd = image.embd.size // image.n_tokens
+        step = image.n_tokens if image.non_causal else self.n_batch  # non-causal: one ubatch
+        batch = L.llama_batch_init(step, n_embd, 1)
+        if image.non_causal:
+            L.llama_set_causal_attn(self.ctx, False)
+        try:
+            for first in range(0, image.n_tokens, step):
+                n = min(step, image.n_tokens - first)
+                rows = image.embd[first * n_embd : (first + n) * n_embd]
+                ctypes.memmove(batch.embd, rows.ctypes.data, rows.nbytes)
+                for i in range(n):
+                    batch.pos[i] = pos + first + i
+                    batch.n_seq_id[i] = 1
+                    batch.seq_id[i][0] = seq
+                    batch.logits[i] = False
+                batch.n_tokens = n
+                rc = L.llama_decode(self.ctx, batch)
+                if rc != 0:
+                    return rc
+            return 0
+        finally:
+            if image.non_causal:
+                L.llama_set_causal_attn(self.ctx, True)
+            L.llama_batch_free(batch)
 
     def _put(self, n: int, token: int, pos: int, seq: int, logits: bool) -> int:
         b = self._batch
@@ -467,7 +556,7 @@ class Runner:
     def _shift(self, slot: _Slot) -> bool:
         """Context full: drop the oldest half after num_keep tokens (Ollama's context shift)."""
         req = slot.gen.request
-        if not req.shift or not self.can_shift:
+        if not req.shift or not self.can_shift or req.images:  # shifting could cut through an image
             return False
         keep = max(0, min(req.num_keep, len(slot.cached) // 2))
         discard = (self.config.num_ctx - keep) // 2
@@ -485,6 +574,9 @@ class Runner:
         generated = slot.cached[len(slot.prompt) :] if slot.generating else []
         if slot.next_token >= 0:
             generated = [*generated, slot.next_token]
+        prompt = slot.prompt
+        if slot.gen.request.images:  # image placeholders are not tokens a client could send back
+            prompt = [t for t in prompt if t >= 0]
         eval_start = slot.eval_start or now
         done = Done(
             reason=reason,
@@ -492,7 +584,7 @@ class Runner:
             prompt_eval_duration=max(0, eval_start - slot.prompt_start),
             eval_count=slot.n_decoded,
             eval_duration=max(0, now - eval_start),
-            context=slot.prompt + generated,
+            context=prompt + generated,
             text=tail,
         )
         self._release(slot, done)

@@ -40,11 +40,14 @@ __all__ = [
     "OllamaTemplate",
     "ThinkValue",
     "fit_chat",
+    "fit_chat_images",
     "fit_messages",
+    "message_images",
     "parse_template",
     "render_chat",
     "render_generate",
     "think_values",
+    "with_image_tags",
 ]
 
 
@@ -238,7 +241,17 @@ def _execute(
     return "".join(out)
 
 
-def _with_image_tags(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def message_images(messages: Sequence[dict[str, Any]]) -> list[Any]:
+    """The images of `messages`, indexed as their `[img-N]` markers (see with_image_tags)."""
+    out: list[Any] = []
+    for m in messages:
+        images = m.get("images")
+        if isinstance(images, list):
+            out.extend(images)
+    return out
+
+
+def with_image_tags(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Put `[img-N]` before each message's text, or in place of its `[img]` placeholders."""
     out = []
     n = 0
@@ -268,7 +281,7 @@ def render_chat(
 ) -> str:
     """The prompt for a chat request, without truncation."""
     ot = parse_template(template)
-    msgs = _with_image_tags([_normalize(m) for m in messages])
+    msgs = with_image_tags([_normalize(m) for m in messages])
     return _execute(ot, messages=msgs, tools=tools, think=think)
 
 
@@ -299,7 +312,7 @@ def render_generate(
     if images:
         user["images"] = list(images)
     msgs.append(user)
-    return _execute(ot, messages=_with_image_tags(msgs), tools=None, think=think)
+    return _execute(ot, messages=with_image_tags(msgs), tools=None, think=think)
 
 
 def _tool_block_start(msgs: Sequence[dict[str, Any]], idx: int) -> int:
@@ -375,6 +388,23 @@ def fit_chat(
 ) -> tuple[str, int]:
     """The chat prompt with the oldest history dropped until it fits `num_ctx` tokens
     (see fit_messages). Returns the prompt and the number of non-system messages dropped."""
+    text, dropped, _ = fit_chat_images(
+        template, messages, count_tokens, num_ctx, tools=tools, think=think, image_tokens=image_tokens
+    )
+    return text, dropped
+
+
+def fit_chat_images(
+    template: str | Template | OllamaTemplate,
+    messages: Sequence[dict[str, Any]],
+    count_tokens: Callable[[str], int],
+    num_ctx: int,
+    *,
+    tools: Sequence[Any] | None = None,
+    think: ThinkValue = None,
+    image_tokens: int = 0,
+) -> tuple[str, int, list[Any]]:
+    """fit_chat, plus the images of the messages sent, indexed as their `[img-N]` markers."""
     ot = parse_template(template)
 
     def render(msgs: list[dict[str, Any]]) -> str:
@@ -382,7 +412,7 @@ def fit_chat(
 
     system, tail, dropped = fit_messages(messages, render, count_tokens, num_ctx, image_tokens=image_tokens)
     # Image markers are numbered over the messages actually sent, as Ollama does.
-    return render(system + _with_image_tags(tail)), dropped
+    return render(system + with_image_tags(tail)), dropped, message_images(tail)
 
 
 def validate_template(source: str) -> None:

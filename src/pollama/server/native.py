@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,6 +23,7 @@ from pollama.engine import (
     Done,
     GenerationRequest,
     GrammarError,
+    ImageError,
     SamplingParams,
     grammar_for_format,
 )
@@ -109,11 +111,16 @@ def grammar_of(req: GenerateRequest | ChatRequest) -> str | None:
 
 
 def generation_request(
-    tokens: list[int], options: Options, req: GenerateRequest | ChatRequest, grammar: str | None
+    tokens: list[int],
+    options: Options,
+    req: GenerateRequest | ChatRequest,
+    grammar: str | None,
+    images: tuple = (),
 ) -> GenerationRequest:
     return GenerationRequest(
         grammar=grammar,
         prompt=tokens,
+        images=images,
         sampling=sampling_from(options),
         num_predict=options.num_predict,
         stop=options.stop,
@@ -130,6 +137,22 @@ async def tokenize(lease: Lease, text: str, *, add_special: bool = True) -> list
     if len(text) < 8192:
         return model.tokenize(text, add_special=add_special)
     return await asyncio.to_thread(model.tokenize, text, add_special=add_special)
+
+
+async def prompt_tokens(
+    lease: Lease, text: str, images: list[str] | None, *, add_special: bool = True, prefix: list[int] = ()
+) -> tuple[list[int], tuple]:
+    """The prompt's tokens and, where its `[img-N]` markers name images (base64, already
+    validated), the images encoded by the model's projector."""
+    parts = prompts.image_parts(text, [base64.b64decode(i) for i in images]) if images else [text]
+    if all(isinstance(p, str) for p in parts):
+        return [*prefix, *await tokenize(lease, text, add_special=add_special)], ()
+    try:
+        return await asyncio.to_thread(
+            lease.engine.tokenize_multimodal, parts, add_special=add_special, prefix=prefix
+        )
+    except ImageError as exc:
+        raise APIError(400, str(exc)) from exc
 
 
 def submit(lease: Lease, request: GenerationRequest):
@@ -228,13 +251,15 @@ async def run_generate(
             bad = next((t for t in req.context if not 0 <= t < n_vocab), None)
             if bad is not None:
                 raise APIError(400, f"invalid token id in context: {bad}")
-            tokens = list(req.context) + await tokenize(lease, text, add_special=False)
+            tokens, images = await prompt_tokens(
+                lease, text, req.images, add_special=False, prefix=list(req.context)
+            )
         else:
-            tokens = await tokenize(lease, text)
+            tokens, images = await prompt_tokens(lease, text, req.images)
     except BaseException:
         lease.release()
         raise
-    gen = submit(lease, generation_request(tokens, options, req, grammar))
+    gen = submit(lease, generation_request(tokens, options, req, grammar, images))
     tags = prompts.template_caps(model)
     split = ChatOutput(
         think_tags=(tags.think_open, tags.think_close) if think and tags.thinking and not req.raw else None,
@@ -343,7 +368,7 @@ async def run_chat(
         def count(text: str) -> int:
             return len(llm.tokenize(text))
 
-        text = prompts.render_chat(
+        text, images = prompts.render_chat(
             model,
             req,
             think=think,
@@ -353,13 +378,13 @@ async def run_chat(
         )
         if req.debug_render_only:
             lease.release()
-            return prompts.debug_response(req.model, text, None, chat=True)
-        tokens = await tokenize(lease, text)
+            return prompts.debug_response(req.model, text, images, chat=True)
+        tokens, encoded = await prompt_tokens(lease, text, images)
         tags = prompts.template_caps(model, jinja_source)
     except BaseException:
         lease.release()
         raise
-    gen = submit(lease, generation_request(tokens, options, req, grammar))
+    gen = submit(lease, generation_request(tokens, options, req, grammar, encoded))
     split = ChatOutput(
         think_tags=(tags.think_open, tags.think_close) if think and tags.thinking else None,
         prompt=text,

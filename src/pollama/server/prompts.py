@@ -8,7 +8,8 @@ renders through that jinja template (sandboxed); otherwise the text passes as is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +22,8 @@ from pollama.prompt.jinja import render_jinja_chat
 from pollama.prompt.thinking import strip_thinking_from_history
 
 DEFAULT_TEMPLATE = "{{ .Prompt }}"
+IMAGE_TOKENS = 768  # what Ollama counts per image when fitting history (a model with a projector)
+_IMAGE_TAG = re.compile(r"\[img-(\d+)\]")
 
 
 def _template_error(exc: TemplateError) -> APIError:
@@ -81,27 +84,49 @@ def render_chat(
     count_tokens: Callable[[str], int] | None,
     num_ctx: int,
     jinja_source: str | None = None,
-) -> str:
-    """The chat prompt; with `count_tokens`, the oldest messages are dropped until it fits num_ctx."""
+) -> tuple[str, list[Any]]:
+    """The chat prompt and the images it sends (indexed as its `[img-N]` markers); with
+    `count_tokens`, the oldest messages are dropped until it fits num_ctx."""
     messages = chat_messages(model, req)
     tools = [t.model_dump() for t in req.tools] if req.tools else None
+    image_tokens = IMAGE_TOKENS if model.projector_paths else 0
     try:
         if model.template is None and jinja_source:
 
             def jinja(msgs: list[dict[str, Any]]) -> str:
                 return render_jinja_chat(jinja_source, msgs, tools=tools, think=think)
 
-            if count_tokens is None:
-                return jinja(messages)
-            system, tail, _ = render.fit_messages(messages, jinja, count_tokens, num_ctx)
-            return jinja(system + tail)
+            system: list[dict[str, Any]] = []
+            tail = messages
+            if count_tokens is not None:
+                system, tail, _ = render.fit_messages(
+                    messages, jinja, count_tokens, num_ctx, image_tokens=image_tokens
+                )
+            return jinja(system + render.with_image_tags(tail)), render.message_images(tail)
         template = model.template or DEFAULT_TEMPLATE
         if count_tokens is None:
-            return render.render_chat(template, messages, tools=tools, think=think)
-        text, _dropped = render.fit_chat(template, messages, count_tokens, num_ctx, tools=tools, think=think)
-        return text
+            text = render.render_chat(template, messages, tools=tools, think=think)
+            return text, render.message_images(messages)
+        text, _dropped, images = render.fit_chat_images(
+            template, messages, count_tokens, num_ctx, tools=tools, think=think, image_tokens=image_tokens
+        )
+        return text, images
     except TemplateError as exc:
         raise _template_error(exc) from exc
+
+
+def image_parts(text: str, images: Sequence[bytes]) -> list[str | bytes]:
+    """The prompt split at its `[img-N]` markers into text and the N-th image's bytes, as
+    Ollama's runner reads them. A marker naming no image of the request stays text."""
+    parts: list[str | bytes] = []
+    pos = 0
+    for m in _IMAGE_TAG.finditer(text):
+        index = int(m.group(1))
+        if index < len(images):
+            parts += [text[pos : m.start()], images[index]]
+            pos = m.end()
+    parts.append(text[pos:])
+    return [p for p in parts if len(p)]
 
 
 def debug_response(
