@@ -98,3 +98,80 @@ def all_tensors() -> dict[str, tuple[int, ...]]:
             b + "ffn_down.weight": (N_EMBD, N_FF),
         }
     return out
+
+
+def tiny_projector(path: Path, *, n_embd_text: int = 640, seed: int = 0) -> Path:
+    """A Gemma 3 vision projector (SigLIP-style encoder + pooled projection) with random
+    weights and tiny dimensions, in the mmproj layout llama.cpp's libmtmd loads (clip.cpp:
+    `clip.*` keys, `v.*`/`mm.*` tensors). A 32x32 input gives 8x8 patches pooled 2x2: 16
+    image tokens of `n_embd_text` (which must equal the text model's embedding size)."""
+    n_embd, n_ff, image_size, patch = 64, 128, 32, 4
+    rng = np.random.default_rng(seed)
+    w = gguf.GGUFWriter(str(path), "clip")
+    w.add_name("tiny-gemma3-projector")
+    w.add_bool("clip.has_vision_encoder", True)
+    w.add_string("clip.projector_type", "gemma3")
+    w.add_bool("clip.use_gelu", True)
+    w.add_uint32("clip.vision.image_size", image_size)
+    w.add_uint32("clip.vision.patch_size", patch)
+    w.add_uint32("clip.vision.embedding_length", n_embd)
+    w.add_uint32("clip.vision.feed_forward_length", n_ff)
+    w.add_uint32("clip.vision.block_count", 1)
+    w.add_uint32("clip.vision.attention.head_count", 2)
+    w.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-6)
+    w.add_uint32("clip.vision.projection_dim", n_embd_text)
+    w.add_uint32("clip.vision.projector.scale_factor", 2)
+    w.add_array("clip.vision.image_mean", [0.5, 0.5, 0.5])
+    w.add_array("clip.vision.image_std", [0.5, 0.5, 0.5])
+
+    def rand(*shape: int, scale: float = 0.2) -> np.ndarray:
+        return rng.normal(0, scale, shape).astype(np.float32)
+
+    ones, zeros = np.ones(n_embd, np.float32), np.zeros(n_embd, np.float32)
+    tensors = {
+        "v.patch_embd.weight": rand(n_embd, 3, patch, patch),
+        "v.patch_embd.bias": rand(n_embd),
+        "v.position_embd.weight": rand((image_size // patch) ** 2, n_embd),
+        "v.blk.0.ln1.weight": ones,
+        "v.blk.0.ln1.bias": zeros,
+        "v.blk.0.ln2.weight": ones,
+        "v.blk.0.ln2.bias": zeros,
+        "v.blk.0.ffn_up.weight": rand(n_ff, n_embd),
+        "v.blk.0.ffn_up.bias": rand(n_ff),
+        "v.blk.0.ffn_down.weight": rand(n_embd, n_ff),
+        "v.blk.0.ffn_down.bias": rand(n_embd),
+        "v.post_ln.weight": ones,
+        "v.post_ln.bias": zeros,
+        "mm.soft_emb_norm.weight": ones,
+        "mm.input_projection.weight": rand(n_embd, n_embd_text, scale=1.0),
+    }
+    for t in ("attn_q", "attn_k", "attn_v", "attn_out"):
+        tensors[f"v.blk.0.{t}.weight"] = rand(n_embd, n_embd)
+        tensors[f"v.blk.0.{t}.bias"] = rand(n_embd)
+    for name, data in tensors.items():
+        w.add_tensor(name, data)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def png(rgb: np.ndarray) -> bytes:
+    """An RGB uint8 array (height, width, 3) as PNG file bytes."""
+    import struct
+    import zlib
+
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[y].astype(np.uint8).tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )

@@ -15,6 +15,7 @@ from pollama.prompt.errors import TemplateError
 from pollama.prompt.render import (
     collate,
     fit_chat,
+    fit_chat_images,
     parse_template,
     render_chat,
     render_generate,
@@ -691,6 +692,23 @@ def test_fit_chat_counts_images() -> None:
     assert fit_chat(tmpl("chatml"), msgs, len, 500, image_tokens=768) == (
         chatml(("assistant", "b"), ("user", "c")),
         1,
+    )
+
+
+def test_fit_chat_images_are_those_of_the_messages_sent() -> None:
+    msgs = [
+        {"role": "user", "content": "a", "images": ["b2xk"]},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "[img] vs [img]", "images": ["bmV3MQ==", "bmV3Mg=="]},
+    ]
+    sent = chatml(("user", "[img-0]a"), ("assistant", "b"), ("user", "[img-1] vs [img-2]"))
+    assert fit_chat_images(tmpl("chatml"), msgs, len, 5000) == (sent, 0, ["b2xk", "bmV3MQ==", "bmV3Mg=="])
+    # the oldest message goes with its image, and the markers are numbered over what is sent
+    kept = chatml(("assistant", "b"), ("user", "[img-0] vs [img-1]"))
+    assert fit_chat_images(tmpl("chatml"), msgs, len, len(kept) + 2 * 768, image_tokens=768) == (
+        kept,
+        1,
+        ["bmV3MQ==", "bmV3Mg=="],
     )
 
 
