@@ -121,8 +121,6 @@ class Projector:
                     if isinstance(part, bytes):
                         bitmap = self._bitmap(part, len(bitmaps))
                         bitmaps.append(bitmap)
-                        # its chunks carry this id: it names the image's placeholder tokens
-                        M.mtmd_bitmap_set_id(bitmap, hashlib.sha256(part).hexdigest().encode())
                         c_parts.append(M.mtmd_input_part(None, bitmap))
                     else:
                         data = part.encode("utf-8", "surrogatepass")
@@ -144,11 +142,11 @@ class Projector:
         out = M.mtmd_helper_bitmap_init_from_buf_wrapper(
             self.ptr, buf, len(data), False, M.mtmd_helper_init_opt_default()
         )
-        if out.video_ctx:  # an animated GIF: a video to libmtmd
+        if out.video_ctx:  # what stb_image could not read, libmtmd tries as a video (ffmpeg)
             M.mtmd_helper_video_free(out.video_ctx)
             if out.bitmap:
                 M.mtmd_bitmap_free(out.bitmap)
-            raise ImageError(f"image {index}: animated images are not supported")
+            raise ImageError(f"image {index}: videos are not supported")
         if not out.bitmap:
             raise ImageError(f"image {index}: the image data could not be decoded")
         return out.bitmap
@@ -178,7 +176,7 @@ class Projector:
                 raise ImageError("the image encoder failed")
             out = M.mtmd_get_output_embd(self.ptr)
             embd = np.ctypeslib.as_array(out, shape=(n_tokens * self.n_embd,)).copy()
-            image_id = M.mtmd_input_chunk_get_id(chunk) or b""
+            image_id = M.mtmd_input_chunk_get_id(chunk) or b""  # the sha256 of the image's bytes
             key = image_id + b":%d" % seen.get(image_id, 0)
             seen[image_id] = seen.get(image_id, 0) + 1
             placeholder = -1 - int.from_bytes(hashlib.sha256(key).digest()[:7], "little")

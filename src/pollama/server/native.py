@@ -140,7 +140,12 @@ async def tokenize(lease: Lease, text: str, *, add_special: bool = True) -> list
 
 
 async def prompt_tokens(
-    lease: Lease, text: str, images: list[str] | None, *, add_special: bool = True, prefix: list[int] = ()
+    lease: Lease,
+    text: str,
+    images: list[str] | None,
+    *,
+    add_special: bool = True,
+    prefix: tuple[int, ...] = (),
 ) -> tuple[list[int], tuple]:
     """The prompt's tokens and, where its `[img-N]` markers name images (base64, already
     validated), the images encoded by the model's projector."""
@@ -252,7 +257,7 @@ async def run_generate(
             if bad is not None:
                 raise APIError(400, f"invalid token id in context: {bad}")
             tokens, images = await prompt_tokens(
-                lease, text, req.images, add_special=False, prefix=list(req.context)
+                lease, text, req.images, add_special=False, prefix=tuple(req.context)
             )
         else:
             tokens, images = await prompt_tokens(lease, text, req.images)
