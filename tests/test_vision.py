@@ -192,3 +192,12 @@ def model_projector(http: httpx.Client, name: str) -> str:
     modelfile = http.post("/api/show", json={"model": name}).json()["modelfile"]
     froms = [line.split(" ", 1)[1] for line in modelfile.splitlines() if line.startswith("FROM ")]
     return Path(froms[-1]).name
+
+
+def test_debug_render_shows_the_image_markers(http: httpx.Client, vision: str) -> None:
+    messages = [{"role": "user", "content": "Compare [img] with this.", "images": [b64(RED), b64(BLUE)]}]
+    r = http.post("/api/chat", json={"model": vision, "messages": messages, "_debug_render_only": True})
+    assert r.status_code == 200, r.text
+    info = r.json()["_debug_info"]
+    assert info["image_count"] == 2
+    assert "<start_of_turn>user\n[img-1]Compare [img-0] with this.<end_of_turn>" in info["rendered_template"]
