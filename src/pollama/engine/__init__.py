@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pollama.engine.embedder import MAX_UBATCH, Embedder, Embeddings, is_embedding_model
-from pollama.engine.grammar import GrammarError, grammar_for_format
+from pollama.engine.grammar import GrammarError, grammar_after_prefix, grammar_for_format
 from pollama.engine.llama import Model, ModelLoadError
 from pollama.engine.runner import (
     Chunk,
@@ -49,6 +49,7 @@ __all__ = [
     "RunnerConfig",
     "SamplingParams",
     "TokenLogprob",
+    "grammar_after_prefix",
     "grammar_for_format",
     "load_engine",
 ]

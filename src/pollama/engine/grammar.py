@@ -50,6 +50,17 @@ def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
     raise GrammarError(f'invalid format: {json.dumps(fmt)}; expected "json" or a valid JSON Schema object')
 
 
+def grammar_after_prefix(schema: dict[str, Any], prefix: str) -> str:
+    """GBNF for the literal `prefix`, then one JSON value matching `schema`: a forced tool
+    call written in the model's own call syntax (its tool tag, then the call object)."""
+    lines = [
+        "tool-call-json ::=" + line[len("root ::=") :] if line.startswith("root ::=") else line
+        for line in (grammar_for_format(schema) or "").splitlines()
+    ]
+    head = f"root ::= {json.dumps(prefix)} tool-call-json" if prefix else "root ::= tool-call-json"
+    return "\n".join([head, *lines])
+
+
 def new_grammar_sampler(model: Model, gbnf: str):
     """A llama.cpp grammar sampler; GrammarError when llama.cpp cannot parse the grammar."""
     sampler = L.llama_sampler_init_grammar(model.vocab, gbnf.encode(), b"root")

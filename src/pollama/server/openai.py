@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from pollama.api.errors import APIError
 from pollama.api.inference import ChatRequest, GenerateRequest
+from pollama.engine import GrammarError, grammar_after_prefix
 from pollama.names import InvalidName, ModelName
 from pollama.server import prompts
 from pollama.server.embed import inputs_of, normalize, run_embed
@@ -216,8 +217,6 @@ def _tool_grammar(tools: list[dict[str, Any]], only: str | None, tag: str) -> st
     """GBNF that forces one call of one of `tools` (or of `only`), written the way the model's
     template writes calls (its tool tag, then {"name": ..., "arguments": {...}}), so the usual
     tool-call parser reads it back."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
     choices = []
     for tool in tools:
         fn = tool.get("function") or {}
@@ -233,20 +232,9 @@ def _tool_grammar(tools: list[dict[str, Any]], only: str | None, tag: str) -> st
         raise APIError(400, f"tool_choice names a function that is not in tools: {only}")
     schema = choices[0] if len(choices) == 1 else {"anyOf": choices}
     try:
-        gbnf = json_schema_to_gbnf(json.dumps(schema))
-    except Exception as exc:
+        return grammar_after_prefix(schema, tag if tag and tag != "{" else "")
+    except GrammarError as exc:
         raise APIError(400, f"invalid tool parameters schema: {exc}") from exc
-    lines = gbnf.splitlines()
-    lines = [
-        "tool-call-json ::=" + line[len("root ::=") :] if line.startswith("root ::=") else line
-        for line in lines
-    ]
-    prefix = tag if tag and tag != "{" else ""
-    return (
-        f"root ::= {json.dumps(prefix)} tool-call-json\n" + "\n".join(lines)
-        if prefix
-        else "\n".join(["root ::= tool-call-json", *lines])
-    )
 
 
 def _think(body: dict[str, Any]) -> Any:
