@@ -15,7 +15,6 @@ from pollama.prompt.errors import TemplateError
 from pollama.prompt.render import (
     collate,
     fit_chat,
-    fit_chat_images,
     parse_template,
     render_chat,
     render_generate,
@@ -647,21 +646,21 @@ def test_fit_chat_keeps_everything_when_it_fits() -> None:
         ("assistant", "a2"),
         ("user", "u3"),
     )
-    assert fit_chat(tmpl("chatml"), HISTORY, len, len(full)) == (full, 0)
+    assert fit_chat(tmpl("chatml"), HISTORY, len, len(full))[:2] == (full, 0)
 
 
 def test_fit_chat_drops_oldest_but_keeps_system() -> None:
     expected = chatml(("system", "S"), ("user", "u2"), ("assistant", "a2"), ("user", "u3"))
-    assert fit_chat(tmpl("chatml"), HISTORY, len, len(expected)) == (expected, 2)
+    assert fit_chat(tmpl("chatml"), HISTORY, len, len(expected))[:2] == (expected, 2)
     # one character less and the next oldest goes too
     expected2 = chatml(("system", "S"), ("assistant", "a2"), ("user", "u3"))
-    assert fit_chat(tmpl("chatml"), HISTORY, len, len(expected) - 1) == (expected2, 3)
+    assert fit_chat(tmpl("chatml"), HISTORY, len, len(expected) - 1)[:2] == (expected2, 3)
 
 
 def test_fit_chat_always_keeps_the_last_message() -> None:
-    assert fit_chat(tmpl("chatml"), HISTORY, len, 1) == (chatml(("system", "S"), ("user", "u3")), 4)
-    assert fit_chat(tmpl("chatml"), [HISTORY[1]], len, 1) == (chatml(("user", "u1")), 0)
-    assert fit_chat(tmpl("chatml"), [], len, 1) == (chatml(), 0)
+    assert fit_chat(tmpl("chatml"), HISTORY, len, 1)[:2] == (chatml(("system", "S"), ("user", "u3")), 4)
+    assert fit_chat(tmpl("chatml"), [HISTORY[1]], len, 1)[:2] == (chatml(("user", "u1")), 0)
+    assert fit_chat(tmpl("chatml"), [], len, 1)[:2] == (chatml(), 0)
 
 
 def test_fit_chat_never_orphans_tool_results() -> None:
@@ -674,9 +673,9 @@ def test_fit_chat_never_orphans_tool_results() -> None:
     ]
     # Room for "r2 + u2" but not for the assistant call before it: the tool block goes as a whole.
     budget = len(chatml(("tool", "r2"), ("user", "u2")))
-    assert fit_chat(tmpl("chatml"), msgs, len, budget) == (chatml(("user", "u2")), 4)
+    assert fit_chat(tmpl("chatml"), msgs, len, budget)[:2] == (chatml(("user", "u2")), 4)
     whole_block = chatml(("assistant", ""), ("tool", "r1"), ("tool", "r2"), ("user", "u2"))
-    assert fit_chat(tmpl("chatml"), msgs, len, len(whole_block)) == (whole_block, 1)
+    assert fit_chat(tmpl("chatml"), msgs, len, len(whole_block))[:2] == (whole_block, 1)
 
 
 def test_fit_chat_counts_images() -> None:
@@ -685,11 +684,11 @@ def test_fit_chat_counts_images() -> None:
         {"role": "assistant", "content": "b"},
         {"role": "user", "content": "c"},
     ]
-    assert fit_chat(tmpl("chatml"), msgs, len, 500) == (
+    assert fit_chat(tmpl("chatml"), msgs, len, 500)[:2] == (
         chatml(("user", "[img-0]a"), ("assistant", "b"), ("user", "c")),
         0,
     )
-    assert fit_chat(tmpl("chatml"), msgs, len, 500, image_tokens=768) == (
+    assert fit_chat(tmpl("chatml"), msgs, len, 500, image_tokens=768)[:2] == (
         chatml(("assistant", "b"), ("user", "c")),
         1,
     )
@@ -702,10 +701,10 @@ def test_fit_chat_images_are_those_of_the_messages_sent() -> None:
         {"role": "user", "content": "[img] vs [img]", "images": ["bmV3MQ==", "bmV3Mg=="]},
     ]
     sent = chatml(("user", "[img-0]a"), ("assistant", "b"), ("user", "[img-1] vs [img-2]"))
-    assert fit_chat_images(tmpl("chatml"), msgs, len, 5000) == (sent, 0, ["b2xk", "bmV3MQ==", "bmV3Mg=="])
+    assert fit_chat(tmpl("chatml"), msgs, len, 5000) == (sent, 0, ["b2xk", "bmV3MQ==", "bmV3Mg=="])
     # the oldest message goes with its image, and the markers are numbered over what is sent
     kept = chatml(("assistant", "b"), ("user", "[img-0] vs [img-1]"))
-    assert fit_chat_images(tmpl("chatml"), msgs, len, len(kept) + 2 * 768, image_tokens=768) == (
+    assert fit_chat(tmpl("chatml"), msgs, len, len(kept) + 2 * 768, image_tokens=768) == (
         kept,
         1,
         ["bmV3MQ==", "bmV3Mg=="],
@@ -720,7 +719,7 @@ def test_fit_chat_uses_few_renders() -> None:
         return len(s)
 
     msgs = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i}"} for i in range(201)]
-    prompt, dropped = fit_chat(tmpl("chatml"), msgs, count, 200)
+    prompt, dropped, _ = fit_chat(tmpl("chatml"), msgs, count, 200)
     assert prompt.endswith("<|im_start|>user\nm200<|im_end|>\n<|im_start|>assistant\n")
     assert count(prompt) <= 200 and dropped > 150
     assert len(calls) < 20  # binary search, not one render per message

@@ -40,7 +40,6 @@ __all__ = [
     "OllamaTemplate",
     "ThinkValue",
     "fit_chat",
-    "fit_chat_images",
     "fit_messages",
     "message_images",
     "parse_template",
@@ -385,26 +384,10 @@ def fit_chat(
     tools: Sequence[Any] | None = None,
     think: ThinkValue = None,
     image_tokens: int = 0,
-) -> tuple[str, int]:
-    """The chat prompt with the oldest history dropped until it fits `num_ctx` tokens
-    (see fit_messages). Returns the prompt and the number of non-system messages dropped."""
-    text, dropped, _ = fit_chat_images(
-        template, messages, count_tokens, num_ctx, tools=tools, think=think, image_tokens=image_tokens
-    )
-    return text, dropped
-
-
-def fit_chat_images(
-    template: str | Template | OllamaTemplate,
-    messages: Sequence[dict[str, Any]],
-    count_tokens: Callable[[str], int],
-    num_ctx: int,
-    *,
-    tools: Sequence[Any] | None = None,
-    think: ThinkValue = None,
-    image_tokens: int = 0,
 ) -> tuple[str, int, list[Any]]:
-    """fit_chat, plus the images of the messages sent, indexed as their `[img-N]` markers."""
+    """The chat prompt with the oldest history dropped until it fits `num_ctx` tokens (see
+    fit_messages): the prompt, the number of non-system messages dropped, and the images of
+    the messages sent, indexed as their `[img-N]` markers."""
     ot = parse_template(template)
 
     def render(msgs: list[dict[str, Any]]) -> str:

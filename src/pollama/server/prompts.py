@@ -107,7 +107,7 @@ def render_chat(
         if count_tokens is None:
             text = render.render_chat(template, messages, tools=tools, think=think)
             return text, render.message_images(messages)
-        text, _dropped, images = render.fit_chat_images(
+        text, _dropped, images = render.fit_chat(
             template, messages, count_tokens, num_ctx, tools=tools, think=think, image_tokens=image_tokens
         )
         return text, images
