@@ -198,31 +198,27 @@ def _keep_alive_default() -> float:
 
 
 def _load_timeout() -> float:
-    raw = _var("OLLAMA_LOAD_TIMEOUT")
-    if not raw:
-        return 300.0
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            seconds = parse_go_duration(raw)
-        except DurationError:
-            return 300.0
+    seconds = _duration("OLLAMA_LOAD_TIMEOUT", 300.0)
     return FOREVER if seconds <= 0 else seconds
 
 
-def _seconds(name: str, default: float) -> float:
-    """A positive duration: seconds (`2.5`) or a Go duration (`1m30s`); anything else is the default."""
+def _duration(name: str, default: float) -> float:
+    """Seconds (`2.5`) or a Go duration (`1m30s`); unset or unparseable is the default."""
     raw = _var(name)
     if not raw:
         return default
     try:
-        seconds = float(raw)
+        return float(raw)
     except ValueError:
         try:
-            seconds = parse_go_duration(raw)
+            return parse_go_duration(raw)
         except DurationError:
             return default
+
+
+def _seconds(name: str, default: float) -> float:
+    """A positive duration; anything else is the default."""
+    seconds = _duration(name, default)
     return seconds if seconds > 0 else default
 
 
